@@ -1,0 +1,304 @@
+//! One typed configuration: `/etc/outpost/outpost.toml` (or `--config`), overridden by
+//! `OUTPOST_*` environment variables (`__` separates nested keys:
+//! `OUTPOST_SESSION__IDLE_TIMEOUT=10m`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{MASK, SecretString};
+
+pub const DEFAULT_PATH: &str = "/etc/outpost/outpost.toml";
+
+/// Environment variables with the `OUTPOST_` prefix that steer the process, not the config.
+const PROCESS_VARS: &[&str] = &["LOG", "LOG_FORMAT", "CONFIG"];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Shown in the dashboard header and page titles.
+    pub server_name: String,
+    /// Base of every link Outpost hands out (setup links, emails).
+    pub public_url: String,
+    /// Address of the plain-HTTP listener.
+    pub listen: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub pool_size: u32,
+    #[serde(with = "human_duration")]
+    pub db_connect_timeout: Duration,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    #[serde(with = "human_duration")]
+    pub idle_timeout: Duration,
+    #[serde(with = "human_duration")]
+    pub absolute_timeout: Duration,
+    #[serde(with = "human_duration")]
+    pub setup_link_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Password hashes computed at once; each Argon2id run holds 19 MiB.
+    pub max_concurrent_hashes: usize,
+    /// How long a sign-in waits for a hashing slot before getting 503.
+    #[serde(with = "human_duration")]
+    pub hash_queue_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: "outpost".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: DatabaseUrl::new(
+                "postgres://outpost@localhost/outpost?host=/var/run/postgresql",
+            ),
+            pool_size: 8,
+            db_connect_timeout: Duration::from_secs(5),
+            workers: 0,
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(15 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            setup_link_ttl: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, usize::from),
+            hash_queue_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A configuration problem, worded as one line that names the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads `path` (or the default path, which may be absent) and the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        // An explicit file must exist; the default one is optional.
+        let file = match path {
+            Some(p) if !p.exists() => {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    p.display()
+                )));
+            }
+            Some(p) => Toml::file_exact(p),
+            None => Toml::file(DEFAULT_PATH),
+        };
+        let env = Env::prefixed("OUTPOST_").ignore(PROCESS_VARS).split("__");
+        let config: Config = Figment::new()
+            .merge(file)
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("invalid `{key}`: {why}")));
+        if self.pool_size == 0 {
+            return fail("pool_size", "must be at least 1");
+        }
+        if self.login.max_concurrent_hashes == 0 {
+            return fail("login.max_concurrent_hashes", "must be at least 1");
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return fail("public_url", "must start with http:// or https://");
+        }
+        if self.session.idle_timeout.is_zero() {
+            return fail("session.idle_timeout", "must be longer than zero");
+        }
+        if self.session.idle_timeout > self.session.absolute_timeout {
+            return fail(
+                "session.idle_timeout",
+                "must not be longer than session.absolute_timeout",
+            );
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, every secret masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// `public_url` without a trailing slash, ready to have a path appended.
+    pub fn base_url(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+}
+
+/// Turns figment's error into one line: where, which key, what is wrong.
+fn describe(error: figment::Error) -> String {
+    use figment::error::Kind;
+    let mut path = error.path.clone();
+    if let Kind::UnknownField(field, _) = &error.kind {
+        if path.last() != Some(field) {
+            path.push(field.clone());
+        }
+    }
+    let key = path.join(".");
+    let source = match &error.metadata {
+        Some(meta) => match &meta.source {
+            Some(figment::Source::File(file)) => file.display().to_string(),
+            _ => format!(
+                "environment variable OUTPOST_{}",
+                path.join("__").to_uppercase()
+            ),
+        },
+        None => "config".into(),
+    };
+    match &error.kind {
+        Kind::UnknownField(..) => format!("{source}: unknown key `{key}`"),
+        kind => format!("{source}: invalid `{key}`: {kind}"),
+    }
+}
+
+/// A PostgreSQL connection string whose password never prints.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(SecretString::new(url))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// The URL with any password replaced by a mask: URL form
+    /// (`postgres://user:pw@host/db`) and key-value form (`password=pw`) alike.
+    pub fn masked(&self) -> String {
+        let url = self.0.expose();
+        if let Some((scheme, rest)) = url.split_once("://") {
+            let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            if let Some((userinfo, host)) = authority.rsplit_once('@') {
+                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                let masked_user = if userinfo.contains(':') {
+                    format!("{user}:{MASK}")
+                } else {
+                    user.to_string()
+                };
+                return mask_password_params(&format!("{scheme}://{masked_user}@{host}{tail}"));
+            }
+        }
+        mask_password_params(url)
+    }
+}
+
+fn mask_password_params(text: &str) -> String {
+    text.split_inclusive(['&', ' ', '?'])
+        .map(|part| match part.split_once('=') {
+            Some((key, value)) if key.trim() == "password" => {
+                let sep = value
+                    .chars()
+                    .last()
+                    .filter(|c| matches!(c, '&' | ' ' | '?'))
+                    .map(String::from)
+                    .unwrap_or_default();
+                format!("{key}={MASK}{sep}")
+            }
+            _ => part.to_string(),
+        })
+        .collect()
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.masked())
+    }
+}
+
+/// Durations written as people write them: `90s`, `15m`, `12h`, `90d`.
+pub mod human_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        humantime::parse_duration(text.trim())
+            .map_err(|e| format!("`{text}` is not a duration like 15m, 12h or 90d ({e})"))
+    }
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse(&text).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_in_both_url_forms() {
+        let url = DatabaseUrl::new("postgres://app:s3cret@db:5432/outpost?sslmode=disable");
+        assert_eq!(
+            url.masked(),
+            "postgres://app:********@db:5432/outpost?sslmode=disable"
+        );
+        let kv = DatabaseUrl::new("host=/run/pg user=app password=s3cret dbname=outpost");
+        assert_eq!(
+            kv.masked(),
+            "host=/run/pg user=app password=******** dbname=outpost"
+        );
+        let query = DatabaseUrl::new("postgres:///outpost?host=/tmp&password=s3cret&x=1");
+        assert_eq!(
+            query.masked(),
+            "postgres:///outpost?host=/tmp&password=********&x=1"
+        );
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn parses_human_durations() {
+        assert_eq!(human_duration::parse("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(
+            human_duration::parse("90d"),
+            Ok(Duration::from_secs(90 * 86400))
+        );
+        assert!(human_duration::parse("fortnight").is_err());
+    }
+}

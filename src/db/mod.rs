@@ -1,0 +1,105 @@
+//! PostgreSQL access: an r2d2 pool of diesel connections, embedded migrations, and
+//! [`Db::run`], which keeps diesel's blocking calls off the async executor.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::Config;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub type PgConn = PooledConnection<ConnectionManager<PgConnection>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] r2d2::Error),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("database task stopped unexpectedly")]
+    TaskFailed,
+}
+
+/// Cheap to clone; every clone shares one pool.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.pool.state();
+        f.debug_struct("Db")
+            .field("connections", &state.connections)
+            .field("idle", &state.idle_connections)
+            .finish()
+    }
+}
+
+impl Db {
+    /// Builds the pool without opening connections up front, so a server can start
+    /// (and report not-ready) while PostgreSQL is still coming up.
+    pub fn connect(config: &Config) -> Result<Self, DbError> {
+        Self::connect_url(
+            config.database_url.expose(),
+            config.pool_size,
+            config.db_connect_timeout,
+        )
+    }
+
+    pub fn connect_url(url: &str, size: u32, timeout: Duration) -> Result<Self, DbError> {
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            .connection_timeout(timeout)
+            .test_on_check_out(false)
+            .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+        Ok(Self { pool })
+    }
+
+    pub fn get(&self) -> Result<PgConn, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| E::from(DbError::TaskFailed))?
+    }
+
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        migrate(&mut *self.get()?)
+    }
+}
+
+/// Applies pending migrations; returns how many ran.
+pub fn migrate(conn: &mut PgConnection) -> Result<usize, DbError> {
+    conn.run_pending_migrations(MIGRATIONS)
+        .map(|applied| applied.len())
+        .map_err(|e| DbError::Migration(e.to_string()))
+}
+
+/// True when every embedded migration has been applied.
+pub fn migrations_current(conn: &mut PgConnection) -> Result<bool, DbError> {
+    conn.has_pending_migration(MIGRATIONS)
+        .map(|pending| !pending)
+        .map_err(|e| DbError::Migration(e.to_string()))
+}

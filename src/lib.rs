@@ -1,0 +1,11 @@
+//! Outpost: a self-hosted security appliance in one binary. See DESIGN notes in the
+//! README for how the modules fit together.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod identity;
+pub mod secret;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,81 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use outpost::cli;
+
+/// Outpost: the security appliance of this server.
+#[derive(Parser)]
+#[command(name = "outpost", version, about, propagate_version = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web dashboard and JSON API (applies pending migrations first).
+    Serve {
+        /// Config file [default: /etc/outpost/outpost.toml, if present].
+        #[arg(long, env = "OUTPOST_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        #[arg(long, env = "OUTPOST_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Account administration from the server's shell.
+    Admin {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create the first Owner and print a one-time setup link (30 minutes, single use).
+    CreateOwner {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it with secrets masked.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Serve { config } => cli::serve::run(config.as_deref()),
+        Command::Migrate { config } => cli::migrate::run(config.as_deref()),
+        Command::Admin {
+            config,
+            command: AdminCommand::CreateOwner { email },
+        } => cli::admin::create_owner(config.as_deref(), &email),
+        Command::Config {
+            config,
+            command: ConfigCommand::Check,
+        } => cli::config_check::run(config.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("outpost: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

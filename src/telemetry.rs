@@ -1,0 +1,23 @@
+//! Structured logging to stderr: human-readable by default, JSON lines with
+//! `OUTPOST_LOG_FORMAT=json`. `OUTPOST_LOG` takes a filter such as `debug` or
+//! `outpost=debug,actix_web=warn`.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_env("OUTPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("OUTPOST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // A second init (tests start several servers in one process) keeps the first.
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,8 @@
+//! Middleware every route passes through, outermost first:
+//! request id → security headers → problem rendering (errors, panics, body limit).
+
+pub mod problems;
+pub mod request_id;
+pub mod security_headers;
+
+pub use request_id::RequestId;

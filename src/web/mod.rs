@@ -1,0 +1,127 @@
+//! actix-web glue: the app factory, middleware, routes. Handlers translate HTTP into
+//! calls on the domain modules and nothing more.
+
+pub mod auth;
+pub mod csrf;
+pub mod error;
+pub mod middleware;
+pub mod pages;
+pub mod routes;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::identity::Passwords;
+use crate::identity::session::SessionPolicy;
+use error::AppError;
+use middleware::problems::MAX_BODY_BYTES;
+
+/// What every handler can reach. Immutable after start: no global mutable config.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub passwords: Arc<Passwords>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db) -> Result<Self, crate::identity::PasswordError> {
+        let passwords = Passwords::new(
+            config.login.max_concurrent_hashes,
+            config.login.hash_queue_timeout,
+        )?;
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            passwords: Arc::new(passwords),
+        })
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle_timeout: self.config.session.idle_timeout,
+            absolute_timeout: self.config.session.absolute_timeout,
+        }
+    }
+}
+
+/// Extra routes mounted beside the real ones (tests use this for fault injection).
+pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+
+/// Binds `listener` and returns the server (not yet polled) and its real address.
+pub fn bind(state: AppState, listener: TcpListener, extra: Option<ExtraRoutes>) -> std::io::Result<(Server, SocketAddr)> {
+    let addr = listener.local_addr()?;
+    let workers = state.config.workers;
+    let state = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(body_limits())
+            .app_data(json_config())
+            .app_data(form_config())
+            .app_data(query_config())
+            .app_data(path_config())
+            .configure(routes::configure)
+            .configure(|cfg| {
+                if let Some(extra) = extra {
+                    extra(cfg);
+                }
+            })
+            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }))
+            // Registered innermost first: the request id wraps everything.
+            .wrap(from_fn(middleware::problems::middleware))
+            .wrap(middleware::security_headers::middleware())
+            .wrap(from_fn(middleware::request_id::middleware))
+    })
+    .listen(listener)?;
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok((server.run(), addr))
+}
+
+fn body_limits() -> web::PayloadConfig {
+    web::PayloadConfig::new(MAX_BODY_BYTES)
+}
+
+fn json_config() -> web::JsonConfig {
+    use actix_web::error::JsonPayloadError as E;
+    web::JsonConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(|err, _| {
+            match err {
+                E::ContentType => AppError::UnsupportedMediaType(
+                    "Send the body as application/json.".into(),
+                ),
+                E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+                    AppError::PayloadTooLarge { limit: MAX_BODY_BYTES }
+                }
+                E::Deserialize(e) => {
+                    AppError::BadRequest(format!("The JSON body is malformed: {e}."))
+                }
+                _ => AppError::BadRequest("The JSON body could not be read.".into()),
+            }
+            .into()
+        })
+}
+
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(|_, _| AppError::BadRequest("The form body is malformed.".into()).into())
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|_, _| AppError::BadRequest("The query string is malformed.".into()).into())
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into())
+}

@@ -1,0 +1,83 @@
+//! The one-time setup link at which a new account chooses its password.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::identity::{IdentityError, PasswordError, setup_link, sign_in};
+use crate::secret::SecretString;
+use crate::web::AppState;
+use crate::web::auth;
+use crate::web::csrf::{CsrfForm, CsrfToken};
+use crate::web::error::AppError;
+use crate::web::pages::{self, SetupPage};
+
+#[derive(Deserialize)]
+pub struct Messages {
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    password: SecretString,
+    confirm: SecretString,
+}
+
+pub async fn page(
+    state: web::Data<AppState>,
+    csrf: CsrfToken,
+    link: web::Path<String>,
+    messages: web::Query<Messages>,
+) -> Result<HttpResponse, AppError> {
+    let link = link.into_inner();
+    let probe = link.clone();
+    let user = state
+        .db
+        .run(move |conn| setup_link::inspect(conn, &probe))
+        .await?;
+    let error = match messages.error.as_deref() {
+        Some("mismatch") => Some("The two passwords differ."),
+        Some("too_short") => Some("Use at least 12 characters."),
+        Some("too_long") => Some("Use at most 256 characters."),
+        Some("busy") => Some("The server is busy. Try again in a few seconds."),
+        Some(_) => Some("That did not work. Try again."),
+        None => None,
+    };
+    pages::html(
+        &SetupPage {
+            server_name: &state.config.server_name,
+            csrf_token: csrf.value(),
+            email: &user.email,
+            link_token: &link,
+            error,
+        },
+        &csrf,
+    )
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    link: web::Path<String>,
+    CsrfForm(form): CsrfForm<NewPassword>,
+) -> Result<HttpResponse, AppError> {
+    let link = link.into_inner();
+    let back = |code: &str| Ok(pages::see_other(&format!("/setup/{link}?error={code}")).finish());
+    if form.password != form.confirm {
+        return back("mismatch");
+    }
+    let result = sign_in::complete_setup(
+        &state.db,
+        &state.passwords,
+        SecretString::new(link.clone()),
+        form.password,
+        auth::client_info(&req),
+    )
+    .await;
+    match result {
+        Ok(_) => Ok(pages::see_other("/login?notice=setup_complete").finish()),
+        Err(IdentityError::Password(PasswordError::TooShort)) => back("too_short"),
+        Err(IdentityError::Password(PasswordError::TooLong)) => back("too_long"),
+        Err(IdentityError::Password(PasswordError::Busy)) => back("busy"),
+        Err(other) => Err(other.into()),
+    }
+}

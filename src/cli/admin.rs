@@ -21,12 +21,19 @@ pub fn create_owner(path: Option<&Path>, email: &str) -> Result<(), CliError> {
             println!("{}", link(&link_token));
         }
         OwnerSetup::Reissued { user, link_token } => {
-            println!("Owner {} has not set a password yet; earlier links no longer work.", user.email);
+            println!(
+                "Owner {} has not set a password yet; earlier links no longer work.",
+                user.email
+            );
             println!("New setup link (single use, valid {minutes} minutes):");
             println!("{}", link(&link_token));
         }
         OwnerSetup::AlreadyActive { user } => {
-            println!("Owner {} is already set up; sign in at {}/login", user.email, config.base_url());
+            println!(
+                "Owner {} is already set up; sign in at {}/login",
+                user.email,
+                config.base_url()
+            );
         }
     }
     Ok(())

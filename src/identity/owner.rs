@@ -11,9 +11,15 @@ use crate::secret::SecretString;
 #[derive(Debug)]
 pub enum OwnerSetup {
     /// A new Owner with a setup link.
-    Created { user: User, link_token: SecretString },
+    Created {
+        user: User,
+        link_token: SecretString,
+    },
     /// The Owner exists but never set a password: a fresh link replaces the old one.
-    Reissued { user: User, link_token: SecretString },
+    Reissued {
+        user: User,
+        link_token: SecretString,
+    },
     /// The Owner exists and has signed up: nothing to do.
     AlreadyActive { user: User },
 }

@@ -130,9 +130,15 @@ mod tests {
             .hash(SecretString::new("correct horse battery"))
             .await
             .unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         let ok = pw
-            .verify(SecretString::new("correct horse battery"), Some(hash.clone()))
+            .verify(
+                SecretString::new("correct horse battery"),
+                Some(hash.clone()),
+            )
             .await;
         assert_eq!(ok, Ok(true));
         let wrong = pw

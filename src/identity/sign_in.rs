@@ -25,7 +25,9 @@ pub async fn sign_in(
     let email = raw_email.trim().to_lowercase();
     let lookup = email.clone();
     let found = db
-        .run(move |conn| super::user::credentials_by_email(conn, &lookup).map_err(IdentityError::from))
+        .run(move |conn| {
+            super::user::credentials_by_email(conn, &lookup).map_err(IdentityError::from)
+        })
         .await?;
     let (user, stored) = match found {
         Some((user, hash)) => (Some(user), hash),
@@ -62,7 +64,12 @@ pub async fn sign_in(
 }
 
 /// Ends the session behind `token`, recording who signed out.
-pub async fn sign_out(db: &Db, user: &User, token: SecretString, client: ClientInfo) -> Result<(), IdentityError> {
+pub async fn sign_out(
+    db: &Db,
+    user: &User,
+    token: SecretString,
+    client: ClientInfo,
+) -> Result<(), IdentityError> {
     let user_id = user.id;
     db.run(move |conn| {
         conn.transaction(|conn| {
@@ -97,10 +104,14 @@ pub async fn complete_setup(
             let user = setup_link::redeem(conn, link_token.expose(), &hash)?;
             audit::record(
                 conn,
-                &Event::new(Actor::User(user.id), "account.setup_completed", Outcome::Success)
-                    .target(format!("user:{}", user.id))
-                    .client(&client)
-                    .details(json!({ "email": user.email })),
+                &Event::new(
+                    Actor::User(user.id),
+                    "account.setup_completed",
+                    Outcome::Success,
+                )
+                .target(format!("user:{}", user.id))
+                .client(&client)
+                .details(json!({ "email": user.email })),
             )?;
             Ok(user)
         })

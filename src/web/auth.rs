@@ -36,7 +36,9 @@ impl FromRequest for SignedIn {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = req.cookie(SESSION_COOKIE).map(|c| SecretString::new(c.value()));
+        let token = req
+            .cookie(SESSION_COOKIE)
+            .map(|c| SecretString::new(c.value()));
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::Internal("app state missing".into()))?;
             let token = token.ok_or(AppError::LoginRequired)?;
@@ -44,7 +46,9 @@ impl FromRequest for SignedIn {
             let probe = token.clone();
             let active = state
                 .db
-                .run(move |conn| session::authenticate(conn, probe.expose(), &policy).map_err(AppError::from))
+                .run(move |conn| {
+                    session::authenticate(conn, probe.expose(), &policy).map_err(AppError::from)
+                })
                 .await?;
             active
                 .map(|session| SignedIn { session, token })

@@ -74,7 +74,10 @@ impl FromRequest for CsrfToken {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(Ok(match Self::from_cookie(req) {
-            Some(value) => Self { value, fresh: false },
+            Some(value) => Self {
+                value,
+                fresh: false,
+            },
             None => Self::new(),
         }))
     }

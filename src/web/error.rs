@@ -81,7 +81,12 @@ impl Problem {
         }
     }
 
-    fn typed(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    fn typed(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind,
             title,
@@ -110,7 +115,9 @@ impl AppError {
         match self {
             AppError::NotFound => Problem::for_status(S::NOT_FOUND),
             AppError::MethodNotAllowed => Problem::for_status(S::METHOD_NOT_ALLOWED),
-            AppError::BadRequest(detail) => Problem::typed(S::BAD_REQUEST, "about:blank", "Bad Request", detail),
+            AppError::BadRequest(detail) => {
+                Problem::typed(S::BAD_REQUEST, "about:blank", "Bad Request", detail)
+            }
             AppError::UnsupportedMediaType(detail) => Problem::typed(
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "about:blank",

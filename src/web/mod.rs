@@ -55,7 +55,11 @@ impl AppState {
 pub type ExtraRoutes = fn(&mut web::ServiceConfig);
 
 /// Binds `listener` and returns the server (not yet polled) and its real address.
-pub fn bind(state: AppState, listener: TcpListener, extra: Option<ExtraRoutes>) -> std::io::Result<(Server, SocketAddr)> {
+pub fn bind(
+    state: AppState,
+    listener: TcpListener,
+    extra: Option<ExtraRoutes>,
+) -> std::io::Result<(Server, SocketAddr)> {
     let addr = listener.local_addr()?;
     let workers = state.config.workers;
     let state = web::Data::new(state);
@@ -73,7 +77,9 @@ pub fn bind(state: AppState, listener: TcpListener, extra: Option<ExtraRoutes>) 
                     extra(cfg);
                 }
             })
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+            }))
             // Registered innermost first: the request id wraps everything.
             .wrap(from_fn(middleware::problems::middleware))
             .wrap(middleware::security_headers::middleware())
@@ -96,12 +102,12 @@ fn json_config() -> web::JsonConfig {
         .limit(MAX_BODY_BYTES)
         .error_handler(|err, _| {
             match err {
-                E::ContentType => AppError::UnsupportedMediaType(
-                    "Send the body as application/json.".into(),
-                ),
-                E::Overflow { .. } | E::OverflowKnownLength { .. } => {
-                    AppError::PayloadTooLarge { limit: MAX_BODY_BYTES }
+                E::ContentType => {
+                    AppError::UnsupportedMediaType("Send the body as application/json.".into())
                 }
+                E::Overflow { .. } | E::OverflowKnownLength { .. } => AppError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                },
                 E::Deserialize(e) => {
                     AppError::BadRequest(format!("The JSON body is malformed: {e}."))
                 }

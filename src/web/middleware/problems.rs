@@ -3,16 +3,18 @@
 //! body said is dropped, so nothing internal leaks.
 
 use std::any::Any;
+use std::fmt;
 use std::panic::AssertUnwindSafe;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpRequest, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
-use super::RequestId;
+use super::{RequestId, request_id, security_headers};
 use crate::web::error::{AppError, Problem};
 
 /// The largest request body accepted anywhere.
@@ -22,54 +24,102 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let http = req.request().clone();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
     if declared_length(&req).is_some_and(|len| len > MAX_BODY_BYTES) {
-        let error = AppError::PayloadTooLarge { limit: MAX_BODY_BYTES };
-        return Ok(ServiceResponse::new(http.clone(), render(&http, &error.problem())));
+        let problem = AppError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        }
+        .problem();
+        return Ok(req.into_response(problem.render(&request_id)));
     }
-    let outcome = AssertUnwindSafe(async move { next.call(req).await })
-        .catch_unwind()
-        .await;
+    // The router needs sole ownership of the request, so no copy of it is kept across
+    // this call; a panic is answered through an error that renders itself completely.
+    let outcome = AssertUnwindSafe(next.call(req)).catch_unwind().await;
     let response = match outcome {
-        Ok(Ok(response)) => response.map_into_boxed_body(),
-        Ok(Err(error)) => ServiceResponse::new(http.clone(), error.error_response()),
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            let problem = problem_for(error.as_response_error().status_code(), Some(&error));
+            return Err(Rendered {
+                problem,
+                request_id,
+            }
+            .into());
+        }
         Err(panic) => {
             tracing::error!(panic = panic_message(&panic), "handler panicked");
             let problem = AppError::Internal("panic".into()).problem();
-            return Ok(ServiceResponse::new(http.clone(), render(&http, &problem)));
+            return Err(Rendered {
+                problem,
+                request_id,
+            }
+            .into());
         }
     };
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return Ok(response);
+        return Ok(response.map_into_boxed_body());
     }
-    let problem = match response.response().error() {
-        Some(error) => match error.as_error::<AppError>() {
-            Some(app) => {
-                if let AppError::Internal(cause) = app {
-                    tracing::error!(cause = %cause, "internal error");
-                }
-                app.problem()
-            }
-            None => {
-                if status.is_server_error() {
-                    tracing::error!(cause = %error, "internal error");
-                }
-                Problem::for_status(status)
-            }
-        },
-        None => Problem::for_status(status),
-    };
-    let mut rendered = render(&http, &problem);
+    let problem = problem_for(status, response.response().error());
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (req, _) = response.into_parts();
+    let mut rendered = problem.render(&request_id);
     // A 405 keeps the Allow header that says which methods would work.
-    if let Some(allow) = response.headers().get(header::ALLOW) {
-        rendered.headers_mut().insert(header::ALLOW, allow.clone());
+    if let Some(allow) = allow {
+        rendered.headers_mut().insert(header::ALLOW, allow);
     }
-    Ok(ServiceResponse::new(http, rendered))
+    Ok(ServiceResponse::new(req, rendered))
 }
 
-fn render(req: &HttpRequest, problem: &Problem) -> HttpResponse {
-    problem.clone().render(&RequestId::of(req))
+/// The problem for an error response: our own errors say what went wrong; anything
+/// else is described only by its status.
+fn problem_for(status: StatusCode, error: Option<&Error>) -> Problem {
+    let app = error.and_then(|e| e.as_error::<AppError>());
+    match (app, error) {
+        (Some(app), _) => {
+            if let AppError::Internal(cause) = app {
+                tracing::error!(cause = %cause, "internal error");
+            }
+            app.problem()
+        }
+        (None, Some(other)) if status.is_server_error() => {
+            tracing::error!(cause = %other, "internal error");
+            Problem::for_status(status)
+        }
+        _ => Problem::for_status(status),
+    }
+}
+
+/// A finished problem response that travels up the chain as an error, for the cases
+/// where no request is left to attach a response to.
+#[derive(Debug)]
+struct Rendered {
+    problem: Problem,
+    request_id: String,
+}
+
+impl fmt::Display for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.problem.status, self.problem.title)
+    }
+}
+
+impl ResponseError for Rendered {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let mut response = self.problem.clone().render(&self.request_id);
+        security_headers::apply(&mut response);
+        if let Ok(id) = HeaderValue::from_str(&self.request_id) {
+            response.headers_mut().insert(request_id::HEADER, id);
+        }
+        response
+    }
 }
 
 fn declared_length(req: &ServiceRequest) -> Option<usize> {

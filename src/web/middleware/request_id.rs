@@ -50,25 +50,35 @@ pub async fn middleware(
     let method = req.method().clone();
     let started = Instant::now();
 
-    let mut response = next.call(req).instrument(span.clone()).await?;
-
+    let result = next.call(req).instrument(span.clone()).await;
+    let log = |status: u16, route: &str| {
+        span.in_scope(|| {
+            tracing::info!(
+                method = %method,
+                route,
+                status,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+        });
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            // The error renders its own response, request id header included.
+            log(error.as_response_error().status_code().as_u16(), "(failed)");
+            return Err(error);
+        }
+    };
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }
     // The route pattern, not the path: paths can carry one-time tokens (setup links).
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".into());
-    span.in_scope(|| {
-        tracing::info!(
-            method = %method,
-            route = %route,
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "request"
-        );
-    });
+    let route = response.request().match_pattern();
+    log(
+        response.status().as_u16(),
+        route.as_deref().unwrap_or("(unmatched)"),
+    );
     Ok(response)
 }
 

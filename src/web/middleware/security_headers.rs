@@ -1,5 +1,7 @@
 //! Headers every response carries, errors included.
 
+use actix_web::HttpResponse;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 
 /// No inline script or style anywhere, so the policy needs neither `unsafe-inline` nor
@@ -14,20 +16,35 @@ pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), 
      publickey-credentials-get=(self), screen-wake-lock=(), sync-xhr=(), usb=(), \
      xr-spatial-tracking=()";
 
+pub const HEADERS: &[(&str, &str)] = &[
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-content-type-options", "nosniff"),
+    // Stricter than strict-origin-when-cross-origin, yet form posts keep their Origin.
+    ("referrer-policy", "same-origin"),
+    ("permissions-policy", PERMISSIONS_POLICY),
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    // Dynamic pages are per-user; static assets override this.
+    ("cache-control", "no-store"),
+];
+
 pub fn middleware() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((
-            "Strict-Transport-Security",
-            "max-age=31536000; includeSubDomains",
-        ))
-        .add(("X-Frame-Options", "SAMEORIGIN"))
-        .add(("X-Content-Type-Options", "nosniff"))
-        // Stricter than strict-origin-when-cross-origin, yet form posts keep their Origin.
-        .add(("Referrer-Policy", "same-origin"))
-        .add(("Permissions-Policy", PERMISSIONS_POLICY))
-        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-        .add(("Cross-Origin-Opener-Policy", "same-origin"))
-        .add(("Cross-Origin-Resource-Policy", "same-origin"))
-        // Dynamic pages are per-user; static assets override this.
-        .add(("Cache-Control", "no-store"))
+    HEADERS
+        .iter()
+        .fold(DefaultHeaders::new(), |headers, &pair| headers.add(pair))
+}
+
+/// Adds the headers to a response built outside the middleware chain (panics).
+pub fn apply(response: &mut HttpResponse) {
+    for (name, value) in HEADERS {
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
 }

@@ -23,7 +23,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError
             AppError::Unavailable("The database is unreachable.".into())
         })?;
     if !current {
-        return Err(AppError::Unavailable("Database migrations are pending.".into()));
+        return Err(AppError::Unavailable(
+            "Database migrations are pending.".into(),
+        ));
     }
     Ok(HttpResponse::Ok().json(json!({
         "status": "ready",

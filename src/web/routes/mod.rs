@@ -3,8 +3,8 @@
 mod assets;
 mod dashboard;
 mod health;
-mod sign_in;
 mod setup;
+mod sign_in;
 
 use actix_web::{guard, web};
 
@@ -16,7 +16,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/login")
                 .route(web::get().to(sign_in::page))
-                .route(web::post().guard(guard::fn_guard(is_json)).to(sign_in::submit_json))
+                .route(
+                    web::post()
+                        .guard(guard::fn_guard(is_json))
+                        .to(sign_in::submit_json),
+                )
                 .route(web::post().to(sign_in::submit_form)),
         )
         .service(web::resource("/logout").route(web::post().to(sign_in::sign_out)))

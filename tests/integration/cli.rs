@@ -1,0 +1,260 @@
+//! The `outpost` binary itself: exit codes, one-line errors, and `serve` black-box.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::support::pg::TestDb;
+
+fn outpost(envs: &[(&str, &str)], args: &[&str]) -> Output {
+    command(envs, args).output().expect("run outpost")
+}
+
+/// The binary with a clean environment: only what the test passes in.
+fn command(envs: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_outpost"));
+    cmd.env_clear().envs(envs.iter().copied()).args(args);
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = outpost(&[], &["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for sub in ["serve", "migrate", "admin", "config"] {
+        assert!(text.contains(sub), "{sub} missing from --help");
+    }
+}
+
+#[test]
+fn config_check_rejects_an_unknown_key_with_exit_2() {
+    let file = config_file("listen = \"127.0.0.1:9000\"\nlisten_adress = \"0.0.0.0:80\"\n");
+    let out = outpost(
+        &[],
+        &["config", "check", "--config", file.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("unknown key `listen_adress`"), "{err}");
+
+    let nested = config_file("[session]\nidle = \"5m\"\n");
+    let out = outpost(
+        &[],
+        &[
+            "config",
+            "check",
+            "--config",
+            nested.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown key `session.idle`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = outpost(&[("OUTPOST_LISTN", "127.0.0.1:1")], &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("OUTPOST_LISTN"), "{}", stderr(&out));
+}
+
+#[test]
+fn config_check_rejects_a_malformed_duration_with_exit_2() {
+    let file = config_file("[session]\nidle_timeout = \"fifteen minutes\"\n");
+    let out = outpost(
+        &[],
+        &["config", "check", "--config", file.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("session.idle_timeout") && err.contains("fifteen minutes"),
+        "{err}"
+    );
+
+    let out = outpost(
+        &[("OUTPOST_SESSION__ABSOLUTE_TIMEOUT", "12 parsecs")],
+        &["config", "check"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("OUTPOST_SESSION__ABSOLUTE_TIMEOUT"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_check_prints_the_effective_config_with_secrets_masked() {
+    let file = config_file(
+        "database_url = \"postgres://app:hunter2-secret@localhost/outpost\"\n[session]\nidle_timeout = \"10m\"\n",
+    );
+    let out = outpost(
+        &[
+            ("OUTPOST_SERVER_NAME", "acme-prod"),
+            ("OUTPOST_POOL_SIZE", "3"),
+        ],
+        &["config", "check", "--config", file.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("hunter2-secret"), "{text}");
+    assert!(
+        text.contains("postgres://app:********@localhost/outpost"),
+        "{text}"
+    );
+    assert!(
+        text.contains("server_name = \"acme-prod\""),
+        "env overrides file: {text}"
+    );
+    assert!(text.contains("pool_size = 3"));
+    assert!(text.contains("idle_timeout = \"10m\""));
+}
+
+#[test]
+fn a_missing_explicit_config_file_is_an_error() {
+    let out = outpost(
+        &[],
+        &["config", "check", "--config", "/nonexistent/outpost.toml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/outpost.toml"));
+}
+
+#[test]
+fn migrate_then_create_owner_prints_a_setup_link() {
+    let db = TestDb::empty();
+    let env = [
+        ("OUTPOST_DATABASE_URL", db.url.as_str()),
+        ("OUTPOST_PUBLIC_URL", "https://outpost.example.com/"),
+    ];
+    let out = outpost(&env, &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("applied"), "{}", stdout(&out));
+    assert!(stdout(&outpost(&env, &["migrate"])).contains("up to date"));
+
+    let out = outpost(
+        &env,
+        &["admin", "create-owner", "--email", "Ops@Example.com"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ops@example.com"));
+    assert!(text.contains("30 minutes"));
+    let link = text
+        .lines()
+        .find(|l| l.starts_with("https://"))
+        .expect("a link line");
+    assert!(
+        link.starts_with("https://outpost.example.com/setup/"),
+        "{link}"
+    );
+
+    let again = outpost(
+        &env,
+        &["admin", "create-owner", "--email", "ops@example.com"],
+    );
+    assert!(again.status.success());
+    assert!(stdout(&again).contains("earlier links no longer work"));
+
+    let other = outpost(
+        &env,
+        &["admin", "create-owner", "--email", "someone@example.com"],
+    );
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        stderr(&other).contains("an owner already exists"),
+        "{}",
+        stderr(&other)
+    );
+
+    let bad = outpost(&env, &["admin", "create-owner", "--email", "not-an-email"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(stderr(&bad).trim().lines().count(), 1);
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
+    let db = TestDb::empty();
+    let mut child = command(
+        &[
+            ("OUTPOST_DATABASE_URL", &db.url),
+            ("OUTPOST_LISTEN", "127.0.0.1:0"),
+            ("OUTPOST_WORKERS", "1"),
+            ("OUTPOST_LOG_FORMAT", "json"),
+        ],
+        &["serve"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start outpost serve");
+    let logs = BufReader::new(child.stderr.take().unwrap());
+    let _running = Running(child);
+
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in logs.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve logs its address");
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("log lines are JSON");
+        if let Some(addr) = entry["fields"]["addr"].as_str() {
+            break addr.to_owned();
+        }
+    };
+
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/readyz"))
+        .header("x-request-id", "cli-json-log-probe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "migrations applied at start");
+
+    let logged = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("request logged");
+        if line.contains("cli-json-log-probe") {
+            break serde_json::from_str::<serde_json::Value>(&line).unwrap();
+        }
+    };
+    assert_eq!(logged["span"]["request_id"], "cli-json-log-probe");
+    assert_eq!(logged["fields"]["route"], "/readyz");
+    assert_eq!(logged["fields"]["status"], 200);
+}

@@ -1,0 +1,6 @@
+//! Test support shared by the integration tests and the benchmarks.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod browser;
+pub mod pg;

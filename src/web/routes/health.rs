@@ -14,14 +14,10 @@ pub async fn healthz() -> HttpResponse {
 
 /// Ready to serve: the database answers and every migration is applied.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let current = state
-        .db
-        .run(|conn| db::migrations_current(conn))
-        .await
-        .map_err(|e| {
-            tracing::warn!(cause = %e, "readiness check: database unreachable");
-            AppError::Unavailable("The database is unreachable.".into())
-        })?;
+    let current = state.db.run(db::migrations_current).await.map_err(|e| {
+        tracing::warn!(cause = %e, "readiness check: database unreachable");
+        AppError::Unavailable("The database is unreachable.".into())
+    })?;
     if !current {
         return Err(AppError::Unavailable(
             "Database migrations are pending.".into(),

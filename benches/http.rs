@@ -1,1 +1,223 @@
-fn main() {}
+//! HTTP benchmark of the real `outpost serve` binary (release build) on loopback.
+//!
+//! Reports, in one run against one throwaway database:
+//! - requests/s of the signed-in overview page next to `/healthz` (rounds alternate
+//!   A B A B so machine drift affects both), and their ratio;
+//! - sign-in latency with the production Argon2id parameters, for a real account and
+//!   for an unknown email (the two should match: no account enumeration by timing);
+//! - resident memory of the idle server after start.
+//!
+//! `cargo bench --bench http` (add `-- --quick` for a short run).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use support::browser::Browser;
+use support::pg::TestDb;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(db: &TestDb) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .arg("serve")
+        .env_clear()
+        .env("OUTPOST_DATABASE_URL", &db.url)
+        .env("OUTPOST_LISTEN", "127.0.0.1:0")
+        .env("OUTPOST_LOG", "warn,outpost::cli=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start outpost serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .expect("read log");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, addr }
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Requests/s over `duration` with `concurrency` keep-alive connections.
+async fn throughput(
+    url: &str,
+    cookie: Option<&str>,
+    concurrency: usize,
+    duration: Duration,
+) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let client = reqwest::Client::new();
+            let url = url.to_owned();
+            let cookie = cookie.map(str::to_owned);
+            let done = Arc::clone(&done);
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let mut request = client.get(&url);
+                    if let Some(c) = &cookie {
+                        request = request.header("cookie", c);
+                    }
+                    let response = request.send().await.expect("request");
+                    assert_eq!(response.status(), 200, "{url}");
+                    response.bytes().await.expect("body");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("load task");
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn sign_in_latency_ms(base: &str, email: &str, expect: u16, rounds: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let response = client
+            .post(format!("{base}/login"))
+            .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("sign-in request");
+        assert_eq!(response.status(), expect);
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    median(&mut samples)
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (rounds, window) = if quick {
+        (2, Duration::from_secs(2))
+    } else {
+        (3, Duration::from_secs(5))
+    };
+    let concurrency = 16;
+
+    let db = TestDb::new();
+    let server = start_server(&db);
+    let base = format!("http://{}", server.addr);
+
+    // Idle memory: after start and migrations, before any request.
+    std::thread::sleep(Duration::from_secs(2));
+    let idle_rss = rss_kib(server.child.id(), "VmRSS:");
+
+    let setup = Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(["admin", "create-owner", "--email", "bench@example.com"])
+        .env_clear()
+        .env("OUTPOST_DATABASE_URL", &db.url)
+        .env("OUTPOST_PUBLIC_URL", &base)
+        .output()
+        .expect("create owner");
+    let stdout = String::from_utf8_lossy(&setup.stdout);
+    let link = stdout
+        .lines()
+        .find(|l| l.starts_with(&base))
+        .expect("setup link");
+    let browser = Browser::new(base.clone());
+    browser.complete_setup(&link[base.len()..], PASSWORD).await;
+    assert_eq!(
+        browser
+            .sign_in("bench@example.com", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let cookie = format!(
+        "__Host-outpost-session={}",
+        browser.cookie("__Host-outpost-session").expect("session")
+    );
+
+    let health_url = format!("{base}/healthz");
+    let overview_url = format!("{base}/");
+    // Warm-up, then alternating rounds.
+    throughput(&health_url, None, concurrency, Duration::from_millis(500)).await;
+    throughput(
+        &overview_url,
+        Some(&cookie),
+        concurrency,
+        Duration::from_millis(500),
+    )
+    .await;
+    let (mut health, mut overview, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let h = throughput(&health_url, None, concurrency, window).await;
+        let o = throughput(&overview_url, Some(&cookie), concurrency, window).await;
+        health.push(h);
+        overview.push(o);
+        ratios.push(o / h);
+    }
+    let loaded_rss = rss_kib(server.child.id(), "VmHWM:");
+
+    let known = sign_in_latency_ms(&base, "bench@example.com", 200, 15).await;
+    let unknown = sign_in_latency_ms(&base, "nobody@example.com", 401, 15).await;
+
+    println!(
+        "outpost http benchmark ({concurrency} connections, {rounds} rounds of {window:?}, loopback)"
+    );
+    println!(
+        "  /healthz                  {:>9.0} req/s (median)",
+        median(&mut health)
+    );
+    println!(
+        "  / signed-in overview      {:>9.0} req/s (median)",
+        median(&mut overview)
+    );
+    println!("  overview / healthz ratio  {:>9.3}", median(&mut ratios));
+    println!("  sign-in, real account     {known:>9.1} ms (median of 15)");
+    println!("  sign-in, unknown email    {unknown:>9.1} ms (median of 15)");
+    println!("  unknown / real ratio      {:>9.3}", unknown / known);
+    println!(
+        "  idle RSS after start      {:>9.1} MiB",
+        idle_rss as f64 / 1024.0
+    );
+    println!(
+        "  peak RSS under load       {:>9.1} MiB",
+        loaded_rss as f64 / 1024.0
+    );
+}

@@ -184,7 +184,9 @@ async fn posts_without_a_valid_csrf_token_are_refused() {
         .await;
     assert_csrf_refused(bare).await;
 
-    // A token that does not match the cookie.
+    // A token that does not match the cookie (which a page view has just set).
+    browser.get("/").await;
+    assert!(browser.cookie(CSRF).is_some());
     let forged = browser
         .send(
             browser

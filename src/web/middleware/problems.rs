@@ -64,7 +64,10 @@ pub async fn middleware(
         return Ok(response.map_into_boxed_body());
     }
     let problem = problem_for(status, response.response().error());
-    let allow = response.headers().get(header::ALLOW).cloned();
+    let allow = response
+        .headers()
+        .get(header::ALLOW)
+        .and_then(dedup_methods);
     let (req, _) = response.into_parts();
     let mut rendered = problem.render(&request_id);
     // A 405 keeps the Allow header that says which methods would work.
@@ -120,6 +123,18 @@ impl ResponseError for Rendered {
         }
         response
     }
+}
+
+/// actix lists a method once per route; several POST routes (JSON and form) would
+/// otherwise read `Allow: GET, POST, POST`.
+fn dedup_methods(allow: &HeaderValue) -> Option<HeaderValue> {
+    let mut methods: Vec<&str> = Vec::new();
+    for method in allow.to_str().ok()?.split(',').map(str::trim) {
+        if !method.is_empty() && !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    HeaderValue::from_str(&methods.join(", ")).ok()
 }
 
 fn declared_length(req: &ServiceRequest) -> Option<usize> {

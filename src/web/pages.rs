@@ -28,6 +28,7 @@ pub struct SetupPage<'a> {
     pub csrf_token: &'a str,
     pub email: &'a str,
     pub link_token: &'a str,
+    pub link_ttl_minutes: u64,
     pub error: Option<&'static str>,
 }
 

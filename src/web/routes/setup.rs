@@ -48,6 +48,7 @@ pub async fn page(
             csrf_token: csrf.value(),
             email: &user.email,
             link_token: &link,
+            link_ttl_minutes: state.config.session.setup_link_ttl.as_secs() / 60,
             error,
         },
         &csrf,

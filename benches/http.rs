@@ -36,10 +36,12 @@ impl Drop for Server {
     }
 }
 
-fn start_server(db: &TestDb) -> Server {
+fn start_server(db: &TestDb, key_file: &std::path::Path) -> Server {
+    outpost::vault::write_key_file(key_file).expect("vault key");
     let mut child = Command::new(env!("CARGO_BIN_EXE_outpost"))
         .arg("serve")
         .env_clear()
+        .env("OUTPOST_VAULT_KEY_FILE", key_file)
         .env("OUTPOST_DATABASE_URL", &db.url)
         .env("OUTPOST_LISTEN", "127.0.0.1:0")
         .env("OUTPOST_LOG", "warn,outpost::cli=info")
@@ -147,7 +149,8 @@ async fn main() {
     let concurrency = 16;
 
     let db = TestDb::new();
-    let server = start_server(&db);
+    let keys = tempfile::tempdir().expect("temp dir");
+    let server = start_server(&db, &keys.path().join("vault.key"));
     let base = format!("http://{}", server.addr);
 
     // Idle memory: after start and migrations, before any request.

@@ -2,7 +2,8 @@
 # Sets up and runs the Outpost dashboard on this machine, for evaluation or development:
 #   1. installs build tools, Rust and PostgreSQL if they are missing;
 #   2. starts PostgreSQL and creates the `outpost` role and database;
-#   3. builds Outpost and writes its config to .outpost-dev/outpost.toml;
+#   3. builds Outpost, writes its config to .outpost-dev/outpost.toml and creates the
+#      key that seals stored secrets (.outpost-dev/vault.key, mode 0400);
 #   4. creates the first Owner (if there is none) and prints their setup link;
 #   5. serves the dashboard on http://127.0.0.1:8080.
 # Running it again keeps everything that exists and just starts the dashboard.
@@ -96,9 +97,13 @@ server_name = "$(hostname)"
 public_url = "http://127.0.0.1:$PORT"
 listen = "127.0.0.1:$PORT"
 database_url = "postgres://outpost:$DB_PASSWORD@127.0.0.1:$PG_PORT/outpost"
+vault_key_file = "$STATE_DIR/vault.key"
 TOML
 )
 "$BIN" config check --config "$CONFIG" >/dev/null
+
+say "Ensuring the key that seals stored secrets"
+"$BIN" keys init --config "$CONFIG"
 
 say "Applying database migrations"
 "$BIN" migrate --config "$CONFIG"

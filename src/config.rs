@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -33,8 +33,11 @@ pub struct Config {
     pub db_connect_timeout: Duration,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// The 256-bit key that seals stored secrets (owner-only file; `outpost keys init`).
+    pub vault_key_file: PathBuf,
     pub session: SessionConfig,
     pub login: LoginConfig,
+    pub smtp: SmtpConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -46,6 +49,16 @@ pub struct SessionConfig {
     pub absolute_timeout: Duration,
     #[serde(with = "human_duration")]
     pub setup_link_ttl: Duration,
+    /// Time between a correct password and the second factor.
+    #[serde(with = "human_duration")]
+    pub mfa_challenge_ttl: Duration,
+    #[serde(with = "human_duration")]
+    pub invitation_ttl: Duration,
+    #[serde(with = "human_duration")]
+    pub password_reset_ttl: Duration,
+    /// How recently a password or code must have been entered for sensitive actions.
+    #[serde(with = "human_duration")]
+    pub reauth_window: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -56,6 +69,44 @@ pub struct LoginConfig {
     /// How long a sign-in waits for a hashing slot before getting 503.
     #[serde(with = "human_duration")]
     pub hash_queue_timeout: Duration,
+    /// Failed sign-ins allowed before back-off starts (per account and per address).
+    pub backoff_after_failures: u32,
+    /// Longest wait imposed on one source address.
+    #[serde(with = "human_duration")]
+    pub max_address_backoff: Duration,
+    /// Longest wait imposed on one account: short, so nobody can lock a victim out.
+    #[serde(with = "human_duration")]
+    pub max_account_backoff: Duration,
+    /// Failures older than this are forgotten.
+    #[serde(with = "human_duration")]
+    pub failure_window: Duration,
+}
+
+/// Outgoing email. An empty `host` disables sending (links are then shown on screen
+/// to the person who asked for them, and logged as undeliverable).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: String,
+    pub password: SecretString,
+    /// Sender, e.g. `Outpost <outpost@example.com>`.
+    pub from: String,
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on this host or in tests.
+    None,
 }
 
 impl Default for Config {
@@ -70,8 +121,10 @@ impl Default for Config {
             pool_size: 8,
             db_connect_timeout: Duration::from_secs(5),
             workers: 0,
+            vault_key_file: PathBuf::from("/etc/outpost/vault.key"),
             session: SessionConfig::default(),
             login: LoginConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -82,6 +135,10 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(15 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             setup_link_ttl: Duration::from_secs(30 * 60),
+            mfa_challenge_ttl: Duration::from_secs(5 * 60),
+            invitation_ttl: Duration::from_secs(72 * 3600),
+            password_reset_ttl: Duration::from_secs(30 * 60),
+            reauth_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -91,6 +148,24 @@ impl Default for LoginConfig {
         Self {
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, usize::from),
             hash_queue_timeout: Duration::from_secs(5),
+            backoff_after_failures: 5,
+            max_address_backoff: Duration::from_secs(15 * 60),
+            max_account_backoff: Duration::from_secs(60),
+            failure_window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: String::new(),
+            password: SecretString::default(),
+            from: "Outpost <outpost@localhost>".into(),
+            timeout: Duration::from_secs(10),
         }
     }
 }

@@ -8,4 +8,5 @@ pub mod db;
 pub mod identity;
 pub mod secret;
 pub mod telemetry;
+pub mod vault;
 pub mod web;

@@ -33,6 +33,13 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage the key that seals stored secrets.
+    Keys {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -52,6 +59,12 @@ enum AdminCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Create the vault key file (`vault_key_file`) if it does not exist.
+    Init,
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate the configuration and print it with secrets masked.
     Check,
@@ -66,6 +79,10 @@ fn main() -> ExitCode {
             config,
             command: AdminCommand::CreateOwner { email },
         } => cli::admin::create_owner(config.as_deref(), &email),
+        Command::Keys {
+            config,
+            command: KeysCommand::Init,
+        } => cli::keys::init(config.as_deref()),
         Command::Config {
             config,
             command: ConfigCommand::Check,

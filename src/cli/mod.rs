@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config_check;
+pub mod keys;
 pub mod migrate;
 pub mod serve;
 

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::CliError;
 use crate::telemetry;
+use crate::vault::Vault;
 use crate::web::{self, AppState};
 
 pub fn run(path: Option<&Path>) -> Result<(), CliError> {
@@ -18,7 +19,9 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
             "serving plain HTTP on a non-loopback address: anyone on the network can read sessions"
         );
     }
-    let state = AppState::new(config, db).map_err(|e| CliError::Failed(e.to_string()))?;
+    let vault = Vault::from_key_file(&config.vault_key_file)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let state = AppState::new(config, db, vault).map_err(|e| CliError::Failed(e.to_string()))?;
     actix_web::rt::System::new().block_on(async move {
         let (server, addr) = web::bind(state, listener, None)
             .map_err(|e| CliError::Failed(format!("cannot start the web server: {e}")))?;

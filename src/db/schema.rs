@@ -17,6 +17,7 @@ diesel::table! {
 diesel::table! {
     sessions (token_hash) {
         token_hash -> Bytea,
+        id -> Uuid,
         user_id -> Uuid,
         created_at -> Timestamptz,
         last_seen_at -> Timestamptz,
@@ -50,4 +51,128 @@ diesel::table! {
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(setup_links -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(audit_events, sessions, setup_links, users,);
+diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        display_prefix -> Text,
+        key_hash -> Bytea,
+        capabilities -> Array<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamptz>,
+        replaced_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        email -> Text,
+        role -> Text,
+        invited_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        approved_at -> Nullable<Timestamptz>,
+        accepted_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    login_throttle (subject) {
+        subject -> Text,
+        failures -> Int4,
+        last_failure_at -> Timestamptz,
+        blocked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    mfa_challenges (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        attempts -> Int4,
+    }
+}
+
+diesel::table! {
+    org_policy (singleton) {
+        singleton -> Bool,
+        mfa_required_roles -> Array<Text>,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    password_resets (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> Int8,
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    role_grants (id) {
+        id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        invitation_id -> Nullable<Uuid>,
+        role -> Text,
+        requested_by -> Uuid,
+        requested_at -> Timestamptz,
+        status -> Text,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Uuid,
+        secret_sealed -> Text,
+        created_at -> Timestamptz,
+        confirmed_at -> Nullable<Timestamptz>,
+        last_step -> Nullable<Int8>,
+    }
+}
+
+diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(password_resets -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(totp_credentials -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    audit_events,
+    invitations,
+    login_throttle,
+    mfa_challenges,
+    org_policy,
+    password_resets,
+    recovery_codes,
+    role_grants,
+    totp_credentials,
+    sessions,
+    setup_links,
+    users,
+);

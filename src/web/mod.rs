@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::identity::Passwords;
 use crate::identity::session::SessionPolicy;
+use crate::vault::Vault;
 use error::AppError;
 use middleware::problems::MAX_BODY_BYTES;
 
@@ -28,10 +29,15 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub passwords: Arc<Passwords>,
+    pub vault: Arc<Vault>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Result<Self, crate::identity::PasswordError> {
+    pub fn new(
+        config: Config,
+        db: Db,
+        vault: Vault,
+    ) -> Result<Self, crate::identity::PasswordError> {
         let passwords = Passwords::new(
             config.login.max_concurrent_hashes,
             config.login.hash_queue_timeout,
@@ -40,6 +46,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             passwords: Arc::new(passwords),
+            vault: Arc::new(vault),
         })
     }
 

@@ -204,8 +204,14 @@ impl Drop for Running {
 #[tokio::test]
 async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
     let db = TestDb::empty();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("vault.key");
+    let key_env = [("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap())];
+    let init = outpost(&key_env, &["keys", "init"]);
+    assert!(init.status.success(), "{}", stderr(&init));
     let mut child = command(
         &[
+            ("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap()),
             ("OUTPOST_DATABASE_URL", &db.url),
             ("OUTPOST_LISTEN", "127.0.0.1:0"),
             ("OUTPOST_WORKERS", "1"),
@@ -257,4 +263,40 @@ async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
     assert_eq!(logged["span"]["request_id"], "cli-json-log-probe");
     assert_eq!(logged["fields"]["route"], "/readyz");
     assert_eq!(logged["fields"]["status"], 200);
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_private_vault_key() {
+    let db = TestDb::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("vault.key");
+    let env = [
+        ("OUTPOST_DATABASE_URL", db.url.as_str()),
+        ("OUTPOST_LISTEN", "127.0.0.1:0"),
+        ("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap()),
+    ];
+    let missing = outpost(&env, &["serve"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("outpost keys init"),
+        "{}",
+        stderr(&missing)
+    );
+
+    assert!(outpost(&env, &["keys", "init"]).status.success());
+    let again = outpost(&env, &["keys", "init"]);
+    assert!(
+        stdout(&again).contains("already exists"),
+        "an existing key is kept"
+    );
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let exposed = outpost(&env, &["serve"]);
+    assert_eq!(exposed.status.code(), Some(1));
+    let err = stderr(&exposed);
+    assert!(
+        err.contains("lets others read it") && err.contains("chmod 0400"),
+        "{err}"
+    );
 }

@@ -8,6 +8,7 @@ use actix_web::dev::ServerHandle;
 use outpost::config::{Config, DatabaseUrl};
 use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
+use outpost::vault::Vault;
 use outpost::web::{self, AppState, ExtraRoutes};
 
 use super::browser::Browser;
@@ -41,7 +42,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("local addr");
         config.public_url = format!("http://{addr}");
         let pool = Db::connect(&config).expect("pool");
-        let state = AppState::new(config.clone(), pool).expect("app state");
+        let state = AppState::new(config.clone(), pool, Vault::ephemeral()).expect("app state");
 
         // Its own thread and actix system, so stopping it does not depend on the test's runtime.
         let (tx, rx) = mpsc::channel();

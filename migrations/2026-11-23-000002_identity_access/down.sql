@@ -1,0 +1,11 @@
+DROP TABLE login_throttle;
+DROP TABLE api_keys;
+DROP TABLE password_resets;
+DROP TABLE role_grants;
+DROP TABLE invitations;
+DROP TABLE mfa_challenges;
+DROP TABLE recovery_codes;
+DROP TABLE totp_credentials;
+DROP TABLE org_policy;
+DROP INDEX sessions_id_key;
+ALTER TABLE sessions DROP COLUMN id;

@@ -1,5 +1,6 @@
 //! Who is signed in and what they may do: accounts, passwords, sessions, setup links.
 
+pub mod capability;
 pub mod owner;
 pub mod password;
 pub mod session;
@@ -10,6 +11,7 @@ pub mod user;
 
 use crate::db::DbError;
 
+pub use capability::{Capability, RequiredCapability, cap};
 pub use password::{PasswordError, Passwords};
 pub use user::{Role, User};
 

@@ -3,9 +3,11 @@
 pub mod capability;
 pub mod owner;
 pub mod password;
+pub mod policy;
 pub mod session;
 pub mod setup_link;
 pub mod sign_in;
+pub mod team;
 pub mod token;
 pub mod user;
 
@@ -27,6 +29,8 @@ pub enum IdentityError {
     SetupLinkInvalid,
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error(transparent)]
+    Team(#[from] team::TeamError),
     #[error(transparent)]
     Db(#[from] DbError),
 }

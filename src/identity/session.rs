@@ -27,6 +27,8 @@ pub struct NewSession {
 /// A session that passed both timeouts on this request.
 #[derive(Debug, Clone)]
 pub struct ActiveSession {
+    /// Public id, safe to show and to name in a revocation request.
+    pub id: Uuid,
     pub user: User,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
@@ -35,6 +37,7 @@ pub struct ActiveSession {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sessions)]
 struct Row {
+    id: Uuid,
     user_id: Uuid,
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
@@ -91,6 +94,7 @@ pub fn authenticate(
         return Ok(None);
     };
     Ok(user::find(conn, row.user_id)?.map(|user| ActiveSession {
+        id: row.id,
         user,
         created_at: row.created_at,
         expires_at: row.expires_at,
@@ -103,6 +107,58 @@ pub fn revoke(conn: &mut PgConnection, cookie_token: &str) -> QueryResult<bool> 
         return Ok(false);
     }
     delete_by_hash(conn, &token::hash(cookie_token)).map(|n| n > 0)
+}
+
+/// One of a person's sessions, as listed on their account page.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = sessions)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The user's live sessions, most recently used first.
+pub fn list_for_user(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    policy: &SessionPolicy,
+) -> QueryResult<Vec<SessionInfo>> {
+    let now = OffsetDateTime::now_utc();
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::last_seen_at.gt(now - policy.idle_timeout))
+        .filter(sessions::expires_at.gt(now))
+        .order(sessions::last_seen_at.desc())
+        .select(SessionInfo::as_select())
+        .load(conn)
+}
+
+/// Ends one of the user's sessions by its public id; true if it existed.
+pub fn revoke_by_id(conn: &mut PgConnection, user_id: Uuid, id: Uuid) -> QueryResult<bool> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id.eq(id)),
+    )
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// Ends every session of the user except `keep`.
+pub fn revoke_others(conn: &mut PgConnection, user_id: Uuid, keep: Uuid) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id.ne(keep)),
+    )
+    .execute(conn)
 }
 
 /// Ends every session of a user (password change, removal).

@@ -135,6 +135,23 @@ pub fn set_password_hash(conn: &mut PgConnection, id: Uuid, hash: &str) -> Query
         .map(drop)
 }
 
+/// Every account, Owners first, then by email.
+pub fn all(conn: &mut PgConnection) -> QueryResult<Vec<User>> {
+    let mut everyone: Vec<User> = users::table
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|r| r.split().0)
+        .collect();
+    everyone.sort_by(|a, b| {
+        let rank = |r: Role| Role::ALL.iter().position(|x| *x == r);
+        rank(a.role)
+            .cmp(&rank(b.role))
+            .then_with(|| a.email.cmp(&b.email))
+    });
+    Ok(everyone)
+}
+
 pub fn owners(conn: &mut PgConnection) -> QueryResult<Vec<User>> {
     users::table
         .filter(users::role.eq(Role::Owner.as_str()))

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
+use crate::identity::team::TeamError;
 use crate::identity::{IdentityError, PasswordError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -29,6 +30,18 @@ pub enum AppError {
     PayloadTooLarge { limit: usize },
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// An API request without a valid key.
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("forbidden: missing {0}")]
+    Forbidden(crate::identity::Capability),
+    /// A refusal that is not about capabilities (e.g. an Admin acting on an Owner).
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("too many attempts")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("CSRF check failed")]
     Csrf,
     #[error("gone: {0}")]
@@ -45,6 +58,9 @@ pub enum AppError {
     /// Not an error for the client: a browser page that needs a session.
     #[error("sign-in required")]
     LoginRequired,
+    /// The role requires two-factor sign-in and the person has not enrolled yet.
+    #[error("two-factor enrolment required")]
+    MfaEnrolmentRequired,
 }
 
 /// The fields of a problem document, minus `instance`, which the middleware adds.
@@ -136,6 +152,39 @@ impl AppError {
                 "Invalid credentials",
                 "Invalid email or password.",
             ),
+            AppError::Unauthorized => Problem::typed(
+                S::UNAUTHORIZED,
+                "urn:outpost:problem:unauthorized",
+                "Authentication required",
+                "Send an API key as `Authorization: Bearer opk_…`.",
+            ),
+            AppError::Forbidden(capability) => Problem::typed(
+                S::FORBIDDEN,
+                "urn:outpost:problem:forbidden",
+                "Forbidden",
+                format!("This needs the `{capability}` capability, which your role or key lacks."),
+            ),
+            AppError::NotPermitted(detail) => Problem::typed(
+                S::FORBIDDEN,
+                "urn:outpost:problem:forbidden",
+                "Forbidden",
+                detail,
+            ),
+            AppError::Conflict(detail) => {
+                Problem::typed(S::CONFLICT, "about:blank", "Conflict", detail)
+            }
+            AppError::TooManyRequests { retry_after_secs } => Problem::typed(
+                S::TOO_MANY_REQUESTS,
+                "urn:outpost:problem:throttled",
+                "Too many attempts",
+                format!("Too many failed attempts. Try again in {retry_after_secs} seconds."),
+            ),
+            AppError::MfaEnrolmentRequired => Problem::typed(
+                S::FORBIDDEN,
+                "urn:outpost:problem:mfa-enrolment-required",
+                "Two-factor enrolment required",
+                "Your role requires two-factor sign-in. Enrol at /account/mfa first.",
+            ),
             AppError::Csrf => Problem::typed(
                 S::FORBIDDEN,
                 "urn:outpost:problem:csrf",
@@ -174,12 +223,22 @@ impl ResponseError for AppError {
 
     /// The body is a placeholder: the problem middleware renders the final document.
     fn error_response(&self) -> HttpResponse {
-        if matches!(self, AppError::LoginRequired) {
-            return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
-                .finish();
+        let redirect = |to: &'static str| {
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, to))
+                .finish()
+        };
+        match self {
+            AppError::LoginRequired => redirect("/login"),
+            AppError::MfaEnrolmentRequired => redirect("/account/mfa"),
+            AppError::Unauthorized => HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"outpost\""))
+                .finish(),
+            AppError::TooManyRequests { retry_after_secs } => HttpResponse::TooManyRequests()
+                .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
+                .finish(),
+            _ => HttpResponse::build(self.status_code()).finish(),
         }
-        HttpResponse::build(self.status_code()).finish()
     }
 }
 
@@ -216,7 +275,31 @@ impl From<IdentityError> for AppError {
                 AppError::Internal("password hashing failed".into())
             }
             IdentityError::Password(p) => AppError::Unprocessable(p.to_string()),
+            IdentityError::Team(team) => team.into(),
             IdentityError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<TeamError> for AppError {
+    fn from(e: TeamError) -> Self {
+        let text = e.to_string();
+        match e {
+            TeamError::AlreadyMember(_)
+            | TeamError::LastOwner
+            | TeamError::GrantNotPending
+            | TeamError::InvitationAwaitingApproval => AppError::Conflict(text),
+            TeamError::NoSuchMember | TeamError::NoSuchInvitation => AppError::NotFound,
+            TeamError::InvitationInvalid => AppError::Gone(
+                "This invitation is invalid, already used, revoked or expired. Ask for a new one."
+                    .into(),
+            ),
+            TeamError::AdminLimit
+            | TeamError::OwnAccount
+            | TeamError::StepUpRequired
+            | TeamError::SameApprover => AppError::NotPermitted(text),
+            TeamError::InvalidEmail(_) => AppError::Unprocessable(text),
+            TeamError::Db(db) => db.into(),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod csrf;
 pub mod error;
+pub mod guard;
 pub mod middleware;
 pub mod pages;
 pub mod routes;

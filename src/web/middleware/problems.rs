@@ -17,6 +17,15 @@ use futures_util::FutureExt;
 use super::{RequestId, request_id, security_headers};
 use crate::web::error::{AppError, Problem};
 
+/// Headers of the original error response that the problem document keeps: they
+/// tell the client how to recover (which methods, which credentials, when to retry).
+const KEPT_HEADERS: [header::HeaderName; 4] = [
+    header::ALLOW,
+    header::WWW_AUTHENTICATE,
+    header::RETRY_AFTER,
+    header::SET_COOKIE,
+];
+
 /// The largest request body accepted anywhere.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -64,15 +73,25 @@ pub async fn middleware(
         return Ok(response.map_into_boxed_body());
     }
     let problem = problem_for(status, response.response().error());
-    let allow = response
-        .headers()
-        .get(header::ALLOW)
-        .and_then(dedup_methods);
+    let kept: Vec<_> = KEPT_HEADERS
+        .iter()
+        .flat_map(|name| {
+            response
+                .headers()
+                .get_all(name)
+                .map(|value| (name.clone(), value.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let (req, _) = response.into_parts();
     let mut rendered = problem.render(&request_id);
-    // A 405 keeps the Allow header that says which methods would work.
-    if let Some(allow) = allow {
-        rendered.headers_mut().insert(header::ALLOW, allow);
+    for (name, value) in kept {
+        let value = if name == header::ALLOW {
+            dedup_methods(&value).unwrap_or(value)
+        } else {
+            value
+        };
+        rendered.headers_mut().append(name, value);
     }
     Ok(ServiceResponse::new(req, rendered))
 }

@@ -1,0 +1,150 @@
+//! The one guard every protected route uses: `Authorized<cap::X>` in a handler's
+//! arguments resolves the caller (a session cookie for the dashboard, a bearer API key
+//! under `/api/`), makes people whose role requires two-factor sign-in enrol before
+//! anything else, checks the capability, and audits every refusal.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::{self, SESSION_COOKIE};
+use super::error::AppError;
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::identity::{Capability, RequiredCapability, User, policy, session};
+use crate::secret::SecretString;
+
+/// Who is asking, and what they may do right now.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub capabilities: Vec<Capability>,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session {
+        id: Uuid,
+        token: SecretString,
+        expires_at: time::OffsetDateTime,
+    },
+    ApiKey {
+        id: Uuid,
+    },
+}
+
+impl Caller {
+    pub fn can(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
+    pub fn session_id(&self) -> Option<Uuid> {
+        match &self.via {
+            Via::Session { id, .. } => Some(*id),
+            Via::ApiKey { .. } => None,
+        }
+    }
+}
+
+/// A caller holding capability `C`.
+#[derive(Debug)]
+pub struct Authorized<C> {
+    pub caller: Caller,
+    _capability: PhantomData<C>,
+}
+
+impl<C> Authorized<C> {
+    pub fn user(&self) -> &User {
+        &self.caller.user
+    }
+
+    /// When the caller's session ends at the latest (none for API keys).
+    pub fn session_expires_at(&self) -> Option<time::OffsetDateTime> {
+        match &self.caller.via {
+            Via::Session { expires_at, .. } => Some(*expires_at),
+            Via::ApiKey { .. } => None,
+        }
+    }
+}
+
+impl<C: RequiredCapability + 'static> FromRequest for Authorized<C> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| AppError::Internal("app state missing".into()))?;
+            let caller = resolve(&req, &state).await?;
+            let needed = C::CAPABILITY;
+            if !caller.can(needed) {
+                let event = Event::new(
+                    Actor::User(caller.user.id),
+                    "access.denied",
+                    Outcome::Denied,
+                )
+                .target(req.match_pattern().unwrap_or_else(|| req.path().to_owned()))
+                .client(&auth::client_info(&req))
+                .details(json!({ "capability": needed.as_str(), "role": caller.user.role }));
+                state
+                    .db
+                    .run(move |conn| audit::record(conn, &event).map_err(AppError::from))
+                    .await?;
+                return Err(AppError::Forbidden(needed));
+            }
+            Ok(Authorized {
+                caller,
+                _capability: PhantomData,
+            })
+        })
+    }
+}
+
+fn is_api(req: &HttpRequest) -> bool {
+    req.path().starts_with("/api/")
+}
+
+/// Identifies the caller, or says how to become one (sign in, or present a key).
+async fn resolve(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, AppError> {
+    if is_api(req) {
+        return Err(AppError::Unauthorized);
+    }
+    let token = req
+        .cookie(SESSION_COOKIE)
+        .map(|c| SecretString::new(c.value()))
+        .ok_or(AppError::LoginRequired)?;
+    let policy = state.session_policy();
+    let probe = token.clone();
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(active) = session::authenticate(conn, probe.expose(), &policy)? else {
+                return Ok(None);
+            };
+            let must_enrol = policy::must_enrol_mfa(conn, &active.user)?;
+            Ok::<_, AppError>(Some((active, must_enrol)))
+        })
+        .await?;
+    let (active, must_enrol) = found.ok_or(AppError::LoginRequired)?;
+    if must_enrol {
+        return Err(AppError::MfaEnrolmentRequired);
+    }
+    Ok(Caller {
+        capabilities: active.user.role.capabilities(),
+        via: Via::Session {
+            id: active.id,
+            token,
+            expires_at: active.expires_at,
+        },
+        user: active.user,
+    })
+}

@@ -54,8 +54,6 @@ pub struct SessionConfig {
     pub mfa_challenge_ttl: Duration,
     #[serde(with = "human_duration")]
     pub invitation_ttl: Duration,
-    #[serde(with = "human_duration")]
-    pub password_reset_ttl: Duration,
     /// How recently a password or code must have been entered for sensitive actions.
     #[serde(with = "human_duration")]
     pub reauth_window: Duration,
@@ -137,7 +135,6 @@ impl Default for SessionConfig {
             setup_link_ttl: Duration::from_secs(30 * 60),
             mfa_challenge_ttl: Duration::from_secs(5 * 60),
             invitation_ttl: Duration::from_secs(72 * 3600),
-            password_reset_ttl: Duration::from_secs(30 * 60),
             reauth_window: Duration::from_secs(5 * 60),
         }
     }

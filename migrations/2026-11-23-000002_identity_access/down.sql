@@ -1,6 +1,5 @@
 DROP TABLE login_throttle;
 DROP TABLE api_keys;
-DROP TABLE password_resets;
 DROP TABLE role_grants;
 DROP TABLE invitations;
 DROP TABLE mfa_challenges;

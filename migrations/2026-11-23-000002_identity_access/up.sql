@@ -73,14 +73,6 @@ CREATE TABLE role_grants (
 );
 CREATE INDEX role_grants_pending_idx ON role_grants (status) WHERE status = 'pending';
 
-CREATE TABLE password_resets (
-    token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
-    user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz NOT NULL,
-    used_at    timestamptz
-);
-
 CREATE TABLE api_keys (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -112,16 +112,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    password_resets (token_hash) {
-        token_hash -> Bytea,
-        user_id -> Uuid,
-        created_at -> Timestamptz,
-        expires_at -> Timestamptz,
-        used_at -> Nullable<Timestamptz>,
-    }
-}
-
-diesel::table! {
     recovery_codes (id) {
         id -> Int8,
         user_id -> Uuid,
@@ -157,7 +147,6 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
-diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
 
@@ -168,7 +157,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     mfa_challenges,
     org_policy,
-    password_resets,
     recovery_codes,
     role_grants,
     totp_credentials,

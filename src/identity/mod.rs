@@ -1,5 +1,6 @@
 //! Who is signed in and what they may do: accounts, passwords, sessions, setup links.
 
+pub mod account;
 pub mod capability;
 pub mod owner;
 pub mod password;

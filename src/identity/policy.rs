@@ -36,11 +36,15 @@ pub fn must_enrol_mfa(conn: &mut PgConnection, user: &User) -> QueryResult<bool>
     if !mfa_required_roles(conn)?.contains(&user.role) {
         return Ok(false);
     }
-    let enrolled: bool = diesel::select(diesel::dsl::exists(
+    Ok(!mfa_enrolled(conn, user.id)?)
+}
+
+/// True once the user has confirmed a TOTP authenticator.
+pub fn mfa_enrolled(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         totp_credentials::table
-            .filter(totp_credentials::user_id.eq(user.id))
+            .filter(totp_credentials::user_id.eq(user_id))
             .filter(totp_credentials::confirmed_at.is_not_null()),
     ))
-    .get_result(conn)?;
-    Ok(!enrolled)
+    .get_result(conn)
 }

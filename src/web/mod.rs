@@ -5,9 +5,11 @@ pub mod auth;
 pub mod csrf;
 pub mod error;
 pub mod guard;
+pub mod mail;
 pub mod middleware;
 pub mod pages;
 pub mod routes;
+pub mod step_up;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

@@ -8,38 +8,70 @@ use askama::Template;
 
 use super::csrf::CsrfToken;
 use super::error::AppError;
-use crate::identity::User;
+use super::guard::Caller;
+use crate::identity::{Capability, User};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-#[derive(Template)]
-#[template(path = "login.html")]
-pub struct LoginPage<'a> {
+/// What every page's frame shows: the server, the person, where they can go.
+pub struct Layout<'a> {
     pub server_name: &'a str,
     pub csrf_token: &'a str,
-    pub error: Option<&'static str>,
-    pub notice: Option<&'static str>,
+    pub user: Option<&'a User>,
+    pub nav: Vec<NavItem>,
+    pub active: &'static str,
 }
 
-#[derive(Template)]
-#[template(path = "setup.html")]
-pub struct SetupPage<'a> {
-    pub server_name: &'a str,
-    pub csrf_token: &'a str,
-    pub email: &'a str,
-    pub link_token: &'a str,
-    pub link_ttl_minutes: u64,
-    pub error: Option<&'static str>,
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
 }
 
-#[derive(Template)]
-#[template(path = "overview.html")]
-pub struct OverviewPage<'a> {
-    pub server_name: &'a str,
-    pub csrf_token: &'a str,
-    pub version: &'a str,
-    pub user: &'a User,
-    pub session_expires: String,
+impl<'a> Layout<'a> {
+    /// A page for someone who is not signed in.
+    pub fn public(server_name: &'a str, csrf: &'a CsrfToken) -> Self {
+        Self {
+            server_name,
+            csrf_token: csrf.value(),
+            user: None,
+            nav: Vec::new(),
+            active: "",
+        }
+    }
+
+    /// A page for a signed-in person; the navigation shows what their role allows.
+    pub fn signed_in(server_name: &'a str, csrf: &'a CsrfToken, caller: &'a Caller, active: &'static str) -> Self {
+        let mut nav = vec![NavItem { href: "/", label: "Overview" }];
+        let links = [
+            (Capability::TeamView, "/team", "Team"),
+            (Capability::ApiKeysManage, "/keys", "API keys"),
+            (Capability::SecurityPolicyManage, "/settings/security", "Security policy"),
+        ];
+        for (capability, href, label) in links {
+            if caller.can(capability) {
+                nav.push(NavItem { href, label });
+            }
+        }
+        nav.push(NavItem { href: "/account", label: "Account" });
+        Self {
+            server_name,
+            csrf_token: csrf.value(),
+            user: Some(&caller.user),
+            nav,
+            active,
+        }
+    }
+
+    /// A signed-in page outside the navigation (enrolment), with sign-out only.
+    pub fn bare(server_name: &'a str, csrf: &'a CsrfToken, user: &'a User) -> Self {
+        Self {
+            server_name,
+            csrf_token: csrf.value(),
+            user: Some(user),
+            nav: Vec::new(),
+            active: "",
+        }
+    }
 }
 
 /// Renders `page` as HTML, setting the CSRF cookie if the browser lacks it.
@@ -58,4 +90,21 @@ pub fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::SeeOther();
     response.insert_header((actix_web::http::header::LOCATION, location.to_owned()));
     response
+}
+
+/// Formats a time for people: `2026-11-23 14:05 UTC`.
+pub fn when(t: time::OffsetDateTime) -> String {
+    t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .unwrap_or_default()
+}
+
+/// One-word outcome messages carried in a redirect's query string, mapped to fixed
+/// texts so nothing a visitor types is ever reflected into a page.
+pub fn flash(code: Option<&str>, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    let code = code?;
+    table
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, text)| *text)
+        .or(Some("That did not work. Try again."))
 }

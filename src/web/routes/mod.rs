@@ -1,9 +1,11 @@
 //! Every route, in one table.
 
+mod account;
 mod assets;
 mod dashboard;
 mod health;
 mod setup;
+mod team;
 mod sign_in;
 
 use actix_web::{guard, web};
@@ -24,6 +26,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(sign_in::submit_form)),
         )
         .service(web::resource("/logout").route(web::post().to(sign_in::sign_out)))
+        .service(web::resource("/account").route(web::get().to(account::page)))
+        .service(web::resource("/account/password").route(web::post().to(account::change_password)))
+        .service(
+            web::resource("/account/sessions/revoke-others")
+                .route(web::post().to(account::revoke_other_sessions)),
+        )
+        .service(
+            web::resource("/account/sessions/{id}/revoke").route(web::post().to(account::revoke_session)),
+        )
+        .service(web::resource("/team").route(web::get().to(team::page)))
+        .service(web::resource("/team/invitations").route(web::post().to(team::invite)))
+        .service(
+            web::resource("/team/invitations/{id}/revoke").route(web::post().to(team::revoke_invitation)),
+        )
+        .service(web::resource("/team/members/{id}/role").route(web::post().to(team::change_role)))
+        .service(web::resource("/team/members/{id}/remove").route(web::post().to(team::remove)))
+        .service(web::resource("/team/grants/{id}/approve").route(web::post().to(team::approve)))
+        .service(web::resource("/team/grants/{id}/reject").route(web::post().to(team::reject)))
         .service(
             web::resource("/setup/{token}")
                 .route(web::get().to(setup::page))

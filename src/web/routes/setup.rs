@@ -9,7 +9,17 @@ use crate::web::AppState;
 use crate::web::auth;
 use crate::web::csrf::{CsrfForm, CsrfToken};
 use crate::web::error::AppError;
-use crate::web::pages::{self, SetupPage};
+use crate::web::pages::{self, Layout};
+
+#[derive(askama::Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    layout: Layout<'a>,
+    email: &'a str,
+    link_token: &'a str,
+    link_ttl_minutes: u64,
+    error: Option<&'static str>,
+}
 
 #[derive(Deserialize)]
 pub struct Messages {
@@ -44,8 +54,7 @@ pub async fn page(
     };
     pages::html(
         &SetupPage {
-            server_name: &state.config.server_name,
-            csrf_token: csrf.value(),
+            layout: Layout::public(&state.config.server_name, &csrf),
             email: &user.email,
             link_token: &link,
             link_ttl_minutes: state.config.session.setup_link_ttl.as_secs() / 60,

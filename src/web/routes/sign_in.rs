@@ -11,7 +11,15 @@ use crate::web::AppState;
 use crate::web::auth::{self, SESSION_COOKIE, SignedIn};
 use crate::web::csrf::{self, CsrfForm, CsrfToken};
 use crate::web::error::AppError;
-use crate::web::pages::{self, LoginPage};
+use crate::web::pages::{self, Layout};
+
+#[derive(askama::Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    layout: Layout<'a>,
+    error: Option<&'static str>,
+    notice: Option<&'static str>,
+}
 
 #[derive(Deserialize)]
 pub struct Messages {
@@ -47,8 +55,7 @@ pub async fn page(
     };
     pages::html(
         &LoginPage {
-            server_name: &state.config.server_name,
-            csrf_token: csrf.value(),
+            layout: Layout::public(&state.config.server_name, &csrf),
             error,
             notice,
         },

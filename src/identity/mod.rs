@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod capability;
+pub mod mfa_challenge;
 pub mod owner;
 pub mod password;
 pub mod policy;
@@ -28,6 +29,13 @@ pub enum IdentityError {
     OwnerExists(String),
     #[error("this setup link is invalid, used or expired")]
     SetupLinkInvalid,
+    #[error("too many failed attempts; try again in {} seconds", retry_after.as_secs().max(1))]
+    Throttled { retry_after: std::time::Duration },
+    #[error("the sign-in attempt expired; enter your password again")]
+    ChallengeExpired,
+    /// A TOTP code was presented a second time: someone may have seen it.
+    #[error("this code has already been used")]
+    CodeReused(Box<User>),
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]

@@ -2,31 +2,60 @@
 //! (slow, bounded) with database work (sessions, audit entries).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::Connection;
 use serde_json::json;
+use time::OffsetDateTime;
 
 use super::session::{self, NewSession, SessionPolicy};
-use super::{ClientInfo, IdentityError, Passwords, User, password, setup_link};
+use super::throttle::{self, Subject, ThrottlePolicy};
+use super::totp::{self, TotpError};
+use super::{
+    ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, policy, recovery_codes,
+    setup_link,
+};
+use crate::vault::Vault;
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::db::Db;
 use crate::secret::SecretString;
 
-/// Checks the credentials and opens a new session. An unknown email and a wrong
-/// password cost the same time and produce the same error.
+/// Everything that shapes a sign-in, taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct SignInPolicy {
+    pub session: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+    pub mfa_challenge_ttl: Duration,
+}
+
+#[derive(Debug)]
+pub enum SignInOutcome {
+    SignedIn { user: User, session: NewSession },
+    /// The password was right; a second factor must follow within the challenge's life.
+    SecondFactorRequired { challenge: SecretString },
+}
+
+/// Checks the credentials. An unknown email and a wrong password cost the same time
+/// and produce the same error; repeated failures from one address or against one
+/// account are slowed down (not locked out) before any password is hashed.
 pub async fn sign_in(
     db: &Db,
     passwords: &Arc<Passwords>,
-    policy: SessionPolicy,
+    policy: &SignInPolicy,
     raw_email: &str,
     password: SecretString,
     client: ClientInfo,
-) -> Result<(User, NewSession), IdentityError> {
+) -> Result<SignInOutcome, IdentityError> {
     let email = raw_email.trim().to_lowercase();
-    let lookup = email.clone();
+    let address = client.ip.clone().unwrap_or_else(|| "unknown".into());
+    let (lookup, addr) = (email.clone(), address.clone());
     let found = db
         .run(move |conn| {
-            super::user::credentials_by_email(conn, &lookup).map_err(IdentityError::from)
+            let subjects = [Subject::Address(&addr), Subject::Account(&lookup)];
+            if let Some(wait) = throttle::retry_after(conn, &subjects, OffsetDateTime::now_utc())? {
+                return Err(IdentityError::Throttled { retry_after: wait });
+            }
+            Ok(super::user::credentials_by_email(conn, &lookup)?)
         })
         .await?;
     let (user, stored) = match found {
@@ -34,33 +63,107 @@ pub async fn sign_in(
         None => (None, None),
     };
     let verified = passwords.verify(password, stored).await?;
+    let throttle_policy = policy.throttle.clone();
     let Some(user) = user.filter(|_| verified) else {
         // One line per failure, in a fixed shape that fail2ban can match.
-        tracing::warn!(
-            client_ip = client.ip.as_deref().unwrap_or("-"),
-            account = %email,
-            "authentication failure"
-        );
+        tracing::warn!(client_ip = %address, account = %email, "authentication failure");
         let event = Event::new(Actor::Anonymous, "session.sign_in", Outcome::Failure)
             .target(format!("email:{email}"))
             .client(&client);
-        db.run(move |conn| audit::record(conn, &event).map_err(IdentityError::from))
-            .await?;
+        db.run(move |conn| {
+            let now = OffsetDateTime::now_utc();
+            throttle::record_failure(conn, Subject::Address(&address), &throttle_policy, now)?;
+            throttle::record_failure(conn, Subject::Account(&email), &throttle_policy, now)?;
+            audit::record(conn, &event).map_err(IdentityError::from)
+        })
+        .await?;
         return Err(IdentityError::InvalidCredentials);
     };
+    let session_policy = policy.session;
+    let challenge_ttl = policy.mfa_challenge_ttl;
     db.run(move |conn| {
         conn.transaction(|conn| {
-            let new = session::create(conn, user.id, &policy, &client)?;
+            throttle::record_success(conn, &[Subject::Address(&address), Subject::Account(&email)])?;
+            if policy::mfa_enrolled(conn, user.id)? {
+                let challenge = mfa_challenge::create(conn, user.id, challenge_ttl)?;
+                return Ok(SignInOutcome::SecondFactorRequired { challenge });
+            }
+            let session = session::create(conn, user.id, &session_policy, &client)?;
             audit::record(
                 conn,
                 &Event::new(Actor::User(user.id), "session.sign_in", Outcome::Success)
                     .target(format!("user:{}", user.id))
                     .client(&client),
             )?;
-            Ok((user, new))
+            Ok(SignInOutcome::SignedIn { user, session })
         })
     })
     .await
+}
+
+/// Finishes a sign-in with a TOTP code (six digits) or a recovery code.
+pub async fn complete_second_factor(
+    db: &Db,
+    vault: &Arc<Vault>,
+    policy: SessionPolicy,
+    challenge: SecretString,
+    code: String,
+    client: ClientInfo,
+) -> Result<(User, NewSession), IdentityError> {
+    let vault = Arc::clone(vault);
+    db.run(move |conn| {
+        let user_id = mfa_challenge::user_of(conn, challenge.expose())?
+            .ok_or(IdentityError::ChallengeExpired)?;
+        let user = super::user::find(conn, user_id)?.ok_or(IdentityError::ChallengeExpired)?;
+        let code = code.trim().to_owned();
+        let is_totp = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+        let checked = if is_totp {
+            totp::verify(conn, &vault, user_id, &code, unix_now()).map(|()| "totp")
+        } else if recovery_codes::redeem(conn, user_id, &code)? {
+            Ok("recovery_code")
+        } else {
+            Err(TotpError::InvalidCode)
+        };
+        let method = match checked {
+            Ok(method) => method,
+            Err(error) => {
+                mfa_challenge::record_failure(conn, challenge.expose())?;
+                let reused = matches!(error, TotpError::Reused);
+                audit::record(
+                    conn,
+                    &Event::new(Actor::User(user_id), "session.second_factor", Outcome::Failure)
+                        .client(&client)
+                        .details(json!({ "reason": if reused { "code_reused" } else { "invalid_code" } })),
+                )?;
+                return Err(if reused {
+                    IdentityError::CodeReused(Box::new(user))
+                } else {
+                    IdentityError::from(error)
+                });
+            }
+        };
+        conn.transaction(|conn| {
+            if !mfa_challenge::consume(conn, challenge.expose())? {
+                return Err(IdentityError::ChallengeExpired);
+            }
+            let session = session::create(conn, user_id, &policy, &client)?;
+            audit::record(
+                conn,
+                &Event::new(Actor::User(user_id), "session.sign_in", Outcome::Success)
+                    .target(format!("user:{user_id}"))
+                    .client(&client)
+                    .details(json!({ "second_factor": method })),
+            )?;
+            Ok((user, session))
+        })
+    })
+    .await
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Ends the session behind `token`, recording who signed out.

@@ -3,10 +3,12 @@
 pub mod capability;
 pub mod owner;
 pub mod password;
+pub mod recovery_codes;
 pub mod session;
 pub mod setup_link;
 pub mod sign_in;
 pub mod token;
+pub mod totp;
 pub mod user;
 
 use crate::db::DbError;

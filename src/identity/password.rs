@@ -46,9 +46,10 @@ pub fn check_policy(password: &str) -> Result<(), PasswordError> {
 }
 
 /// True when the whole password, ignoring case, is one of the [`COMMON_RANK_LIMIT`] most
-/// common passwords, or a l33t spelling of one ("l3tm31n"): swapping letters for digits
-/// is the first thing a guessing attack tries. A reversed entry is accepted, and so is a
-/// common password with anything added, which zxcvbn reports as more than one match.
+/// common passwords, a l33t spelling of one ("l3tm31n"; swapping letters for digits is
+/// the first thing a guessing attack tries), or one of them repeated. A reversed entry
+/// is accepted, and so is a common password with anything added, which zxcvbn reports
+/// as more than one match.
 fn is_common(password: &str) -> bool {
     let lower = password.to_lowercase();
     let entropy = zxcvbn::zxcvbn(&lower, &[]);

@@ -30,6 +30,8 @@ pub enum IdentityError {
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
+    Totp(#[from] totp::TotpError),
+    #[error(transparent)]
     Db(#[from] DbError),
 }
 

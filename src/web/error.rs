@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
+use crate::identity::totp::TotpError;
 use crate::identity::{IdentityError, PasswordError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -216,6 +217,10 @@ impl From<IdentityError> for AppError {
                 AppError::Internal("password hashing failed".into())
             }
             IdentityError::Password(p) => AppError::Unprocessable(p.to_string()),
+            IdentityError::Totp(t @ (TotpError::Vault(_) | TotpError::Db(_))) => {
+                AppError::Internal(t.to_string())
+            }
+            IdentityError::Totp(t) => AppError::Unprocessable(t.to_string()),
             IdentityError::Db(db) => db.into(),
         }
     }

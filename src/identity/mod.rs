@@ -6,11 +6,13 @@ pub mod mfa_challenge;
 pub mod owner;
 pub mod password;
 pub mod policy;
+pub mod recovery_codes;
 pub mod session;
 pub mod setup_link;
 pub mod sign_in;
 pub mod team;
 pub mod token;
+pub mod totp;
 pub mod user;
 
 use crate::db::DbError;
@@ -40,6 +42,8 @@ pub enum IdentityError {
     Password(#[from] PasswordError),
     #[error(transparent)]
     Team(#[from] team::TeamError),
+    #[error(transparent)]
+    Totp(#[from] totp::TotpError),
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use tokio::sync::Semaphore;
+use zxcvbn::Match;
+use zxcvbn::matching::patterns::MatchPattern;
 
 use crate::secret::SecretString;
 
@@ -22,7 +24,12 @@ pub enum PasswordError {
     Busy,
     #[error("password hashing failed")]
     Hashing,
+    #[error("this password is among the most common passwords; choose another")]
+    TooCommon,
 }
+
+/// Passwords ranked this high in zxcvbn's frequency list are refused outright.
+pub const COMMON_RANK_LIMIT: usize = 10_000;
 
 /// The policy every new password meets.
 pub fn check_policy(password: &str) -> Result<(), PasswordError> {
@@ -31,8 +38,46 @@ pub fn check_policy(password: &str) -> Result<(), PasswordError> {
         Err(PasswordError::TooShort)
     } else if chars > MAX_LENGTH {
         Err(PasswordError::TooLong)
+    } else if is_common(password) {
+        Err(PasswordError::TooCommon)
     } else {
         Ok(())
+    }
+}
+
+/// True when the whole password, ignoring case, is one of the [`COMMON_RANK_LIMIT`] most
+/// common passwords, a l33t spelling of one ("l3tm31n"; swapping letters for digits is
+/// the first thing a guessing attack tries), or one of them repeated. A reversed entry
+/// is accepted, and so is a common password with anything added, which zxcvbn reports
+/// as more than one match.
+fn is_common(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    let entropy = zxcvbn::zxcvbn(&lower, &[]);
+    match entropy.sequence() {
+        [only] => covers(only, &lower) && is_common_match(only),
+        _ => false,
+    }
+}
+
+fn covers(m: &Match, text: &str) -> bool {
+    m.i == 0 && m.j + 1 == text.chars().count()
+}
+
+fn is_common_match(m: &Match) -> bool {
+    match &m.pattern {
+        MatchPattern::Dictionary(dict) => {
+            // zxcvbn does not export the type of `dictionary_name`; its Debug name is stable.
+            format!("{:?}", dict.dictionary_name) == "Passwords"
+                && dict.rank <= COMMON_RANK_LIMIT
+                && !dict.reversed
+        }
+        // zxcvbn prefers "a common password twice" over a dictionary match when that is
+        // cheaper to guess, which hides list entries such as "ghjcnjghjcnj".
+        MatchPattern::Repeat(repeat) => match repeat.base_matches.as_slice() {
+            [base] => covers(base, &repeat.base_token) && is_common_match(base),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -121,6 +166,43 @@ mod tests {
         assert_eq!(check_policy("ééééééééééé"), Err(PasswordError::TooShort));
         assert_eq!(check_policy(&"x".repeat(64)), Ok(()));
         assert_eq!(check_policy(&"x".repeat(257)), Err(PasswordError::TooLong));
+    }
+
+    #[test]
+    fn the_most_common_passwords_are_refused() {
+        // Entries of zxcvbn's list long enough to pass the length rule (ranks 1 000 – 9 669).
+        for common in [
+            "qwerty123456",
+            "123456qwerty",
+            "1qaz2wsx3edc",
+            "leavemealone",
+            "finalfantasy",
+            "justinbieber",
+            "counterstrike",
+            "ghjcnjghjcnj",
+        ] {
+            assert_eq!(
+                check_policy(common),
+                Err(PasswordError::TooCommon),
+                "{common}"
+            );
+        }
+        // Case does not help, and neither does swapping letters for digits.
+        assert_eq!(check_policy("LeaveMeAlone"), Err(PasswordError::TooCommon));
+        assert_eq!(check_policy("l34v3m34l0n3"), Err(PasswordError::TooCommon));
+    }
+
+    #[test]
+    fn uncommon_passwords_pass() {
+        for fine in [
+            "Xq7#mP2vL9!tRw4$kZ8n",
+            "correct horse battery staple",
+            // Reversed, or with something added, a list entry is no longer a list entry.
+            "enolaemevael",
+            "leavemealone-7Qx",
+        ] {
+            assert_eq!(check_policy(fine), Ok(()), "{fine}");
+        }
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::db::DbError;
 use crate::identity::team::TeamError;
+use crate::identity::totp::TotpError;
 use crate::identity::{IdentityError, PasswordError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -276,6 +277,17 @@ impl From<IdentityError> for AppError {
             }
             IdentityError::Password(p) => AppError::Unprocessable(p.to_string()),
             IdentityError::Team(team) => team.into(),
+            IdentityError::Throttled { retry_after } => AppError::TooManyRequests {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            IdentityError::ChallengeExpired => AppError::Gone(
+                "The sign-in attempt expired. Enter your email and password again.".into(),
+            ),
+            IdentityError::CodeReused(_) => AppError::InvalidCredentials,
+            IdentityError::Totp(t @ (TotpError::Vault(_) | TotpError::Db(_))) => {
+                AppError::Internal(t.to_string())
+            }
+            IdentityError::Totp(t) => AppError::Unprocessable(t.to_string()),
             IdentityError::Db(db) => db.into(),
         }
     }

@@ -10,3 +10,4 @@ mod readiness;
 mod sessions;
 mod setup_links;
 mod sign_in;
+mod totp;

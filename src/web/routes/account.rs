@@ -147,6 +147,7 @@ pub async fn change_password(
         Err(IdentityError::InvalidCredentials) => back("wrong_password"),
         Err(IdentityError::Password(PasswordError::TooShort)) => back("too_short"),
         Err(IdentityError::Password(PasswordError::TooLong)) => back("too_long"),
+        Err(IdentityError::Password(PasswordError::TooCommon)) => back("too_common"),
         Err(IdentityError::Password(PasswordError::Busy)) => back("busy"),
         Err(other) => Err(other.into()),
     }

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Role, User};
-use crate::db::schema::{org_policy, totp_credentials};
+use crate::db::schema::org_policy;
 
 pub fn mfa_required_roles(conn: &mut PgConnection) -> QueryResult<Vec<Role>> {
     let names: Vec<String> = org_policy::table
@@ -36,15 +36,5 @@ pub fn must_enrol_mfa(conn: &mut PgConnection, user: &User) -> QueryResult<bool>
     if !mfa_required_roles(conn)?.contains(&user.role) {
         return Ok(false);
     }
-    Ok(!mfa_enrolled(conn, user.id)?)
-}
-
-/// True once the user has confirmed a TOTP authenticator.
-pub fn mfa_enrolled(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        totp_credentials::table
-            .filter(totp_credentials::user_id.eq(user_id))
-            .filter(totp_credentials::confirmed_at.is_not_null()),
-    ))
-    .get_result(conn)
+    Ok(!super::totp::is_enrolled(conn, user.id)?)
 }

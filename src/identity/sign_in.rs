@@ -84,7 +84,7 @@ pub async fn sign_in(
     db.run(move |conn| {
         conn.transaction(|conn| {
             throttle::record_success(conn, &[Subject::Address(&address), Subject::Account(&email)])?;
-            if policy::mfa_enrolled(conn, user.id)? {
+            if totp::is_enrolled(conn, user.id)? {
                 let challenge = mfa_challenge::create(conn, user.id, challenge_ttl)?;
                 return Ok(SignInOutcome::SecondFactorRequired { challenge });
             }

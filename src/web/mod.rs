@@ -22,6 +22,8 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::identity::Passwords;
 use crate::identity::session::SessionPolicy;
+use crate::identity::sign_in::SignInPolicy;
+use crate::identity::throttle::ThrottlePolicy;
 use crate::vault::Vault;
 use error::AppError;
 use middleware::problems::MAX_BODY_BYTES;
@@ -51,6 +53,14 @@ impl AppState {
             passwords: Arc::new(passwords),
             vault: Arc::new(vault),
         })
+    }
+
+    pub fn sign_in_policy(&self) -> SignInPolicy {
+        SignInPolicy {
+            session: self.session_policy(),
+            throttle: ThrottlePolicy::from(&self.config.login),
+            mfa_challenge_ttl: self.config.session.mfa_challenge_ttl,
+        }
     }
 
     pub fn session_policy(&self) -> SessionPolicy {

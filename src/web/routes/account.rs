@@ -6,7 +6,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Event, Outcome};
-use crate::identity::{IdentityError, PasswordError, User, account, cap, policy, session};
+use crate::identity::{IdentityError, PasswordError, User, account, cap, session, totp};
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::client_info;
@@ -69,7 +69,7 @@ pub async fn page(
         .run(move |conn| {
             Ok::<_, AppError>((
                 session::list_for_user(conn, user_id, &policy)?,
-                policy::mfa_enrolled(conn, user_id)?,
+                totp::is_enrolled(conn, user_id)?,
             ))
         })
         .await?;

@@ -4,6 +4,7 @@ mod account;
 mod assets;
 mod dashboard;
 mod health;
+mod mfa;
 mod setup;
 mod team;
 mod sign_in;
@@ -24,6 +25,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .to(sign_in::submit_json),
                 )
                 .route(web::post().to(sign_in::submit_form)),
+        )
+        .service(
+            web::resource("/login/mfa")
+                .route(web::get().to(mfa::challenge_page))
+                .route(web::post().guard(guard::fn_guard(is_json)).to(mfa::submit_challenge_json))
+                .route(web::post().to(mfa::submit_challenge)),
+        )
+        .service(web::resource("/account/mfa").route(web::get().to(mfa::enrol_page)))
+        .service(web::resource("/account/mfa/confirm").route(web::post().to(mfa::confirm_enrolment)))
+        .service(
+            web::resource("/account/mfa/recovery-codes").route(web::post().to(mfa::regenerate_codes)),
         )
         .service(web::resource("/logout").route(web::post().to(sign_in::sign_out)))
         .service(web::resource("/account").route(web::get().to(account::page)))

@@ -5,13 +5,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::identity::{IdentityError, sign_in};
+use crate::identity::sign_in::{self, SignInOutcome};
+use crate::identity::IdentityError;
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::{self, SESSION_COOKIE, SignedIn};
 use crate::web::csrf::{self, CsrfForm, CsrfToken};
 use crate::web::error::AppError;
 use crate::web::pages::{self, Layout};
+
+use super::mfa;
 
 #[derive(askama::Template)]
 #[template(path = "login.html")]
@@ -45,12 +48,17 @@ pub async fn page(
     let error = match messages.error.as_deref() {
         Some("invalid") => Some("Invalid email or password."),
         Some("busy") => Some("Too many sign-ins are in progress. Try again in a few seconds."),
+        Some("throttled") => Some("Too many failed attempts. Wait a little and try again."),
+        Some("expired") => Some("The sign-in took too long. Enter your email and password again."),
         Some(_) => Some("Sign-in failed. Try again."),
         None => None,
     };
     let notice = match messages.notice.as_deref() {
         Some("setup_complete") => Some("Your password is set. Sign in to continue."),
         Some("signed_out") => Some("You have signed out."),
+        Some("reset_sent") => Some(
+            "If an account uses that email, a link to choose a new password is on its way.",
+        ),
         _ => None,
     };
     pages::html(
@@ -68,16 +76,25 @@ pub async fn submit_form(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<Credentials>,
 ) -> Result<HttpResponse, AppError> {
-    match start_session(&req, &state, form).await {
-        Ok(response) => Ok(response),
-        Err(IdentityError::InvalidCredentials) => {
-            Ok(pages::see_other("/login?error=invalid").finish())
-        }
+    let outcome = match attempt(&req, &state, form).await {
+        Ok(outcome) => outcome,
+        Err(IdentityError::InvalidCredentials) => return Ok(pages::see_other("/login?error=invalid").finish()),
+        Err(IdentityError::Throttled { .. }) => return Ok(pages::see_other("/login?error=throttled").finish()),
         Err(IdentityError::Password(crate::identity::PasswordError::Busy)) => {
-            Ok(pages::see_other("/login?error=busy").finish())
+            return Ok(pages::see_other("/login?error=busy").finish());
         }
-        Err(other) => Err(other.into()),
-    }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(match outcome {
+        SignInOutcome::SignedIn { session, .. } => pages::see_other("/")
+            .cookie(auth::session_cookie(&session, state.config.session.absolute_timeout))
+            // A new session gets a new CSRF token too.
+            .cookie(auth::expired_cookie(csrf::COOKIE))
+            .finish(),
+        SignInOutcome::SecondFactorRequired { challenge } => pages::see_other("/login/mfa")
+            .cookie(mfa::challenge_cookie(&challenge, state.config.session.mfa_challenge_ttl))
+            .finish(),
+    })
 }
 
 /// `POST /login` with a JSON body. A JSON content type cannot be sent cross-site
@@ -87,42 +104,35 @@ pub async fn submit_json(
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, AppError> {
-    Ok(start_session(&req, &state, body.into_inner()).await?)
+    Ok(match attempt(&req, &state, body.into_inner()).await? {
+        SignInOutcome::SignedIn { user, session } => HttpResponse::Ok()
+            .cookie(auth::session_cookie(&session, state.config.session.absolute_timeout))
+            .json(json!({ "user": user, "session_expires_at": rfc3339(session.expires_at) })),
+        SignInOutcome::SecondFactorRequired { challenge } => HttpResponse::Ok()
+            .cookie(mfa::challenge_cookie(&challenge, state.config.session.mfa_challenge_ttl))
+            .json(json!({ "second_factor_required": true, "next": "/login/mfa" })),
+    })
 }
 
-async fn start_session(
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+async fn attempt(
     req: &HttpRequest,
     state: &AppState,
     credentials: Credentials,
-) -> Result<HttpResponse, IdentityError> {
-    let policy = state.session_policy();
-    let (user, session) = sign_in::sign_in(
+) -> Result<SignInOutcome, IdentityError> {
+    sign_in::sign_in(
         &state.db,
         &state.passwords,
-        policy,
+        &state.sign_in_policy(),
         &credentials.email,
         credentials.password,
         auth::client_info(req),
     )
-    .await?;
-    let wants_json = req.content_type().starts_with("application/json");
-    let mut response = if wants_json {
-        HttpResponse::Ok()
-    } else {
-        pages::see_other("/")
-    };
-    response.cookie(auth::session_cookie(&session, policy.absolute_timeout));
-    // A new session gets a new CSRF token too.
-    response.cookie(auth::expired_cookie(csrf::COOKIE));
-    Ok(if wants_json {
-        let expires_at = session
-            .expires_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        response.json(json!({ "user": user, "session_expires_at": expires_at }))
-    } else {
-        response.finish()
-    })
+    .await
 }
 
 pub async fn sign_out(
@@ -142,17 +152,4 @@ pub async fn sign_out(
         .cookie(auth::expired_cookie(SESSION_COOKIE))
         .cookie(auth::expired_cookie(csrf::COOKIE))
         .finish())
-}
-
-trait ContentType {
-    fn content_type(&self) -> &str;
-}
-
-impl ContentType for HttpRequest {
-    fn content_type(&self) -> &str {
-        self.headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
 }

@@ -4,7 +4,9 @@ mod account;
 mod assets;
 mod dashboard;
 mod health;
+mod invite;
 mod mfa;
+mod password_reset;
 mod setup;
 mod team;
 mod sign_in;
@@ -56,6 +58,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/team/members/{id}/remove").route(web::post().to(team::remove)))
         .service(web::resource("/team/grants/{id}/approve").route(web::post().to(team::approve)))
         .service(web::resource("/team/grants/{id}/reject").route(web::post().to(team::reject)))
+        .service(
+            web::resource("/invite/{token}")
+                .route(web::get().to(invite::page))
+                .route(web::post().to(invite::accept)),
+        )
+        .service(
+            web::resource("/password/forgot")
+                .route(web::get().to(password_reset::page))
+                .route(web::post().to(password_reset::request)),
+        )
         .service(
             web::resource("/setup/{token}")
                 .route(web::get().to(setup::page))

@@ -7,6 +7,7 @@ mod health;
 mod invite;
 mod mfa;
 mod password_reset;
+mod security_policy;
 mod setup;
 mod team;
 mod sign_in;
@@ -48,6 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/account/sessions/{id}/revoke").route(web::post().to(account::revoke_session)),
+        )
+        .service(
+            web::resource("/settings/security")
+                .route(web::get().to(security_policy::page))
+                .route(web::post().to(security_policy::save)),
         )
         .service(web::resource("/team").route(web::get().to(team::page)))
         .service(web::resource("/team/invitations").route(web::post().to(team::invite)))

@@ -48,6 +48,7 @@ pub async fn page(
         Some("mismatch") => Some("The two passwords differ."),
         Some("too_short") => Some("Use at least 12 characters."),
         Some("too_long") => Some("Use at most 256 characters."),
+        Some("too_common") => Some("That password is among the most common ones. Choose another."),
         Some("busy") => Some("The server is busy. Try again in a few seconds."),
         Some(_) => Some("That did not work. Try again."),
         None => None,
@@ -87,6 +88,7 @@ pub async fn submit(
         Ok(_) => Ok(pages::see_other("/login?notice=setup_complete").finish()),
         Err(IdentityError::Password(PasswordError::TooShort)) => back("too_short"),
         Err(IdentityError::Password(PasswordError::TooLong)) => back("too_long"),
+        Err(IdentityError::Password(PasswordError::TooCommon)) => back("too_common"),
         Err(IdentityError::Password(PasswordError::Busy)) => back("busy"),
         Err(other) => Err(other.into()),
     }

@@ -121,7 +121,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             if !bool::from(sent.as_bytes().ct_eq(expected.expose().as_bytes())) {
                 return Err(AppError::Csrf);
             }
-            serde_urlencoded::from_bytes(&body)
+            serde_html_form::from_bytes(&body)
                 .map(CsrfForm)
                 .map_err(|e| AppError::BadRequest(format!("The form is incomplete: {e}.")))
         })

@@ -16,7 +16,7 @@ use super::AppState;
 use super::auth::{self, SESSION_COOKIE};
 use super::error::AppError;
 use crate::audit::{self, Actor, Event, Outcome};
-use crate::identity::{Capability, RequiredCapability, User, policy, session};
+use crate::identity::{Capability, RequiredCapability, User, api_keys, policy, session};
 use crate::secret::SecretString;
 
 /// Who is asking, and what they may do right now.
@@ -113,10 +113,27 @@ fn is_api(req: &HttpRequest) -> bool {
     req.path().starts_with("/api/")
 }
 
+/// Any authenticated caller, whatever their capabilities (`GET /api/v1/me`).
+impl FromRequest for Caller {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| AppError::Internal("app state missing".into()))?;
+            resolve(&req, &state).await
+        })
+    }
+}
+
 /// Identifies the caller, or says how to become one (sign in, or present a key).
 async fn resolve(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, AppError> {
     if is_api(req) {
-        return Err(AppError::Unauthorized);
+        return resolve_api_key(req, state).await;
     }
     let token = req
         .cookie(SESSION_COOKIE)
@@ -146,5 +163,36 @@ async fn resolve(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Calle
             expires_at: active.expires_at,
         },
         user: active.user,
+    })
+}
+
+/// `Authorization: Bearer opk_…`. A mistyped key fails its checksum before any lookup.
+async fn resolve_api_key(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, AppError> {
+    let presented = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|k| SecretString::new(k.trim()))
+        .ok_or(AppError::Unauthorized)?;
+    if !api_keys::is_well_formed(presented.expose()) {
+        return Err(AppError::Unauthorized);
+    }
+    let ip = auth::client_info(req).ip;
+    let found = state
+        .db
+        .run(move |conn| {
+            api_keys::authenticate(conn, presented.expose(), ip.as_deref(), time::OffsetDateTime::now_utc())
+                .map_err(|e| match e {
+                    api_keys::ApiKeyError::Malformed => AppError::Unauthorized,
+                    other => AppError::Internal(other.to_string()),
+                })
+        })
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    Ok(Caller {
+        capabilities: found.capabilities,
+        via: Via::ApiKey { id: found.key.id },
+        user: found.user,
     })
 }

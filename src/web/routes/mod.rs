@@ -1,10 +1,12 @@
 //! Every route, in one table.
 
 mod account;
+mod api;
 mod assets;
 mod dashboard;
 mod health;
 mod invite;
+mod keys;
 mod mfa;
 mod password_reset;
 mod security_policy;
@@ -54,6 +56,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/settings/security")
                 .route(web::get().to(security_policy::page))
                 .route(web::post().to(security_policy::save)),
+        )
+        .service(web::resource("/keys").route(web::get().to(keys::page)).route(web::post().to(keys::create)))
+        .service(web::resource("/keys/{id}/rotate").route(web::post().to(keys::rotate)))
+        .service(web::resource("/keys/{id}/revoke").route(web::post().to(keys::revoke)))
+        .service(
+            web::scope("/api/v1")
+                .service(web::resource("/me").route(web::get().to(api::me)))
+                .service(web::resource("/team").route(web::get().to(api::team)))
+                .service(web::resource("/team/invitations").route(web::post().to(api::invite)))
+                .service(
+                    web::resource("/team/members/{id}")
+                        .route(web::patch().to(api::change_role))
+                        .route(web::delete().to(api::remove_member)),
+                )
+                .service(web::resource("/sessions").route(web::get().to(api::sessions)))
+                .service(web::resource("/sessions/{id}").route(web::delete().to(api::revoke_session)))
+                .service(web::resource("/keys").route(web::get().to(api::keys)).route(web::post().to(api::create)))
+                .service(web::resource("/keys/{id}").route(web::delete().to(api::revoke)))
+                .service(web::resource("/keys/{id}/rotate").route(web::post().to(api::rotate))),
         )
         .service(web::resource("/team").route(web::get().to(team::page)))
         .service(web::resource("/team/invitations").route(web::post().to(team::invite)))

@@ -5,7 +5,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use outpost::config::{Config, DatabaseUrl};
+use outpost::config::{Config, DatabaseUrl, SmtpConfig, SmtpSecurity};
+use outpost::identity::{Capability, Passwords, Role, api_keys, user};
+use uuid::Uuid;
 use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
 use outpost::vault::Vault;
@@ -13,6 +15,8 @@ use outpost::web::{self, AppState, ExtraRoutes};
 
 use super::browser::Browser;
 use super::pg::TestDb;
+use super::smtp::SmtpSink;
+use super::totp_device::TotpDevice;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -20,7 +24,18 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub config: Config,
+    /// Every email the app sends lands here.
+    pub mail: SmtpSink,
     handle: ServerHandle,
+}
+
+/// A person with an account, signed in through the real pages.
+pub struct Member {
+    pub id: Uuid,
+    pub email: String,
+    pub browser: Browser,
+    /// Their authenticator, if their role required enrolment (or they enrolled).
+    pub device: Option<TotpDevice>,
 }
 
 impl TestApp {
@@ -30,12 +45,19 @@ impl TestApp {
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config), extra: Option<ExtraRoutes>) -> Self {
         let db = TestDb::new();
+        let mail = SmtpSink::start();
         let mut config = Config {
             server_name: "test-outpost".into(),
             database_url: DatabaseUrl::new(db.url.clone()),
             pool_size: 4,
             workers: 1,
             ..Config::default()
+        };
+        config.smtp = SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: mail.addr().port(),
+            security: SmtpSecurity::None,
+            ..SmtpConfig::default()
         };
         tweak(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
@@ -89,15 +111,86 @@ impl TestApp {
         }
     }
 
-    /// An Owner who has set their password, and a browser signed in as them.
+    /// An Owner who has set their password and enrolled two-factor sign-in (which
+    /// the default policy requires), signed in.
     pub async fn signed_in_owner(&self, email: &str) -> Browser {
+        self.owner(email).await.browser
+    }
+
+    pub async fn owner(&self, email: &str) -> Member {
         let link = self.create_owner(email);
         let browser = self.browser();
         browser.complete_setup(&link, PASSWORD).await;
         let response = browser.sign_in(email, PASSWORD).await;
         assert_eq!(response.status(), 303, "sign-in failed");
         assert_eq!(response.headers()["location"], "/");
-        browser
+        let id = self.user_id(email);
+        let device = self.enrol_mfa(&browser, id).await;
+        Member { id, email: email.to_lowercase(), browser, device: Some(device) }
+    }
+
+    /// Creates a member of `role` directly (as an accepted invitation would) and signs
+    /// them in; enrols two-factor sign-in when the policy requires it for the role.
+    pub async fn member(&self, email: &str, role: Role) -> Member {
+        let id = {
+            let mut conn = self.db.conn();
+            let member = user::create(&mut conn, email, role).expect("create member");
+            let hash = Passwords::new(1, Duration::from_secs(5))
+                .and_then(|p| p.hash_blocking(PASSWORD))
+                .expect("hash");
+            user::set_password_hash(&mut conn, member.id, &hash).expect("set password");
+            member.id
+        };
+        let browser = self.browser();
+        let response = browser.sign_in(email, PASSWORD).await;
+        assert_eq!(response.status(), 303, "member sign-in failed");
+        let must_enrol = browser.get("/").await.headers().get("location").is_some_and(|l| l == "/account/mfa");
+        let device = if must_enrol { Some(self.enrol_mfa(&browser, id).await) } else { None };
+        Member { id, email: email.to_lowercase(), browser, device }
+    }
+
+    /// Enrols the signed-in browser's person in TOTP through the real pages.
+    pub async fn enrol_mfa(&self, browser: &Browser, user_id: Uuid) -> TotpDevice {
+        let page = browser.get("/account/mfa").await;
+        assert_eq!(page.status(), 200);
+        let device = TotpDevice::from_page(&page.text().await.unwrap(), user_id);
+        let code = device.current();
+        let confirmed = browser.submit("/account/mfa", "/account/mfa/confirm", &[("code", code.as_str())]).await;
+        assert_eq!(confirmed.status(), 200, "enrolment failed");
+        let html = confirmed.text().await.unwrap();
+        assert!(html.contains("recovery codes"), "recovery codes shown once");
+        device
+    }
+
+    pub fn user_id(&self, email: &str) -> Uuid {
+        user::find_by_email(&mut self.db.conn(), email)
+            .expect("lookup")
+            .expect("user exists")
+            .id
+    }
+
+    /// A fresh API key for the member, with the given capabilities.
+    pub fn api_key(&self, member: Uuid, capabilities: &[Capability]) -> String {
+        let mut conn = self.db.conn();
+        let owner = user::find(&mut conn, member).unwrap().unwrap();
+        let (_, secret) = api_keys::create(
+            &mut conn,
+            &owner,
+            api_keys::NewKey { name: "test".into(), capabilities: capabilities.to_vec(), expires_at: None },
+        )
+        .expect("create api key");
+        secret.expose().to_owned()
+    }
+
+    /// Audit actions recorded so far, oldest first, with their outcomes.
+    pub fn audit(&self) -> Vec<(String, String)> {
+        use diesel::prelude::*;
+        use outpost::db::schema::audit_events::dsl::*;
+        audit_events
+            .order(id.asc())
+            .select((action, outcome))
+            .load(&mut self.db.conn())
+            .unwrap()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod identity;
+pub mod notify;
 pub mod secret;
 pub mod telemetry;
 pub mod vault;

@@ -24,9 +24,19 @@ use crate::identity::Passwords;
 use crate::identity::session::SessionPolicy;
 use crate::identity::sign_in::SignInPolicy;
 use crate::identity::throttle::ThrottlePolicy;
+use crate::notify::Mailer;
 use crate::vault::Vault;
 use error::AppError;
 use middleware::problems::MAX_BODY_BYTES;
+
+/// Why the app could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("password hashing: {0}")]
+    Passwords(#[from] crate::identity::PasswordError),
+    #[error("smtp: {0}")]
+    Mail(#[from] crate::notify::EmailError),
+}
 
 /// What every handler can reach. Immutable after start: no global mutable config.
 #[derive(Debug)]
@@ -35,6 +45,7 @@ pub struct AppState {
     pub db: Db,
     pub passwords: Arc<Passwords>,
     pub vault: Arc<Vault>,
+    pub mailer: Arc<Mailer>,
 }
 
 impl AppState {
@@ -42,16 +53,18 @@ impl AppState {
         config: Config,
         db: Db,
         vault: Vault,
-    ) -> Result<Self, crate::identity::PasswordError> {
+    ) -> Result<Self, StartError> {
         let passwords = Passwords::new(
             config.login.max_concurrent_hashes,
             config.login.hash_queue_timeout,
         )?;
+        let mailer = Mailer::from_config(&config.smtp)?;
         Ok(Self {
             config: Arc::new(config),
             db,
             passwords: Arc::new(passwords),
             vault: Arc::new(vault),
+            mailer: Arc::new(mailer),
         })
     }
 

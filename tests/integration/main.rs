@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod email;
 mod http_surface;
 mod readiness;
 mod sessions;

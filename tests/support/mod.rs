@@ -5,3 +5,4 @@ pub mod app;
 pub mod browser;
 pub mod pg;
 pub mod totp_device;
+pub mod smtp;

@@ -1,0 +1,375 @@
+//! Plain-text email over SMTP (lettre).
+//!
+//! Each send opens one connection and closes it with QUIT. Outpost sends a handful of
+//! messages a day, so a pool buys nothing, while lettre's pool spawns tasks on whichever
+//! Tokio runtime built it: awkward under actix, where every worker runs its own runtime,
+//! and it would make `Mailer::from_config` panic outside a runtime.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use lettre::Message;
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, MIME_VERSION_1_0};
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use tokio::time::{Instant, timeout_at};
+
+use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::secret::{MASK, SecretString};
+
+/// One plain-text (UTF-8) message to one recipient.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Bodies carry sign-in and reset links, which work like passwords until they expire.
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Email")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("email is not configured (smtp.host is empty)")]
+    Disabled,
+    #[error("invalid email address {0}")]
+    Address(String),
+    #[error("email not sent: {0}")]
+    Send(String),
+}
+
+/// Sends [`Email`]s through the configured relay, or refuses with
+/// [`EmailError::Disabled`] when none is configured.
+pub struct Mailer {
+    relay: Option<Relay>,
+}
+
+struct Relay {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    /// Kept only to scrub it from error text, whatever the server or a library echoes.
+    password: SecretString,
+    from: Mailbox,
+    hello: ClientId,
+    timeout: Duration,
+}
+
+enum Security {
+    Plain,
+    StartTls(TlsParameters),
+    Implicit(TlsParameters),
+}
+
+impl Mailer {
+    pub fn from_config(config: &SmtpConfig) -> Result<Mailer, EmailError> {
+        let host = config.host.trim();
+        if host.is_empty() {
+            return Ok(Mailer { relay: None });
+        }
+        let from = parse_mailbox(&config.from)?;
+        let tls = || {
+            TlsParameters::new(host.to_owned()).map_err(|e| {
+                EmailError::Send(format!("smtp.host `{host}` cannot be used for TLS: {e}"))
+            })
+        };
+        let security = match config.security {
+            SmtpSecurity::Starttls => Security::StartTls(tls()?),
+            SmtpSecurity::Tls => Security::Implicit(tls()?),
+            SmtpSecurity::None => Security::Plain,
+        };
+        let credentials = (!config.username.is_empty()).then(|| {
+            Credentials::new(config.username.clone(), config.password.expose().to_owned())
+        });
+        if matches!(security, Security::Plain) && credentials.is_some() && !is_loopback(host) {
+            tracing::warn!(
+                smtp.host = host,
+                "smtp.security = \"none\": the SMTP password crosses the network unencrypted"
+            );
+        }
+        Ok(Mailer {
+            relay: Some(Relay {
+                host: host.to_owned(),
+                port: config.port,
+                security,
+                credentials,
+                password: config.password.clone(),
+                from,
+                hello: ClientId::default(),
+                timeout: config.timeout,
+            }),
+        })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.relay.is_some()
+    }
+
+    /// Delivers `email` to the relay; `Ok` means the relay accepted it. The whole
+    /// exchange is bounded by `smtp.timeout`: lettre's own timeout covers only connecting.
+    pub async fn send(&self, email: &Email) -> Result<(), EmailError> {
+        let relay = self.relay.as_ref().ok_or(EmailError::Disabled)?;
+        let message = relay.message(email)?;
+        relay.deliver(&message).await
+    }
+}
+
+impl Relay {
+    fn message(&self, email: &Email) -> Result<Message, EmailError> {
+        let to = parse_mailbox(&email.to)?;
+        let domain = self.from.email.domain();
+        let id_domain = if domain.is_ascii() {
+            domain
+        } else {
+            "localhost"
+        };
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(single_line(&email.subject))
+            .date_now()
+            .message_id(Some(format!(
+                "<{}@{id_domain}>",
+                uuid::Uuid::new_v4().simple()
+            )))
+            // `body` leaves MIME-Version out, and without it readers need not honour
+            // the charset or the transfer encoding.
+            .header(MIME_VERSION_1_0)
+            .header(ContentType::TEXT_PLAIN)
+            // lettre picks 7bit, quoted-printable or base64 itself, so the message is
+            // plain ASCII and no relay needs 8BITMIME.
+            .body(email.body.clone())
+            .map_err(|e| EmailError::Address(format!("`{}`: {e}", email.to)))
+    }
+
+    async fn deliver(&self, message: &Message) -> Result<(), EmailError> {
+        let deadline = Instant::now() + self.timeout;
+        let implicit = match &self.security {
+            Security::Implicit(tls) => Some(tls.clone()),
+            Security::Plain | Security::StartTls(_) => None,
+        };
+        let exchange = async {
+            let mut conn = AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &self.hello,
+                implicit,
+                None,
+            )
+            .await?;
+            let result = self.converse(&mut conn, message).await;
+            Ok::<_, SmtpError>((conn, result))
+        };
+        let (mut conn, result) = match timeout_at(deadline, exchange).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return Err(self.send_error(&e.to_string())),
+            Err(_) => return Err(self.send_error(&self.no_answer())),
+        };
+        // Goodbyes get what is left of the deadline and their outcome is ignored: once
+        // the relay has taken the message, a slow QUIT must not report a failure that
+        // would make the caller send it twice.
+        match result {
+            Ok(()) => {
+                let _ = timeout_at(deadline, conn.quit()).await;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = timeout_at(deadline, conn.abort()).await;
+                Err(self.send_error(&e.to_string()))
+            }
+        }
+    }
+
+    async fn converse(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        message: &Message,
+    ) -> Result<(), SmtpError> {
+        if let Security::StartTls(tls) = &self.security {
+            // Fails when the server does not offer STARTTLS: never fall back to plain
+            // text, where the password and the links in the message could be read.
+            conn.starttls(tls.clone(), &self.hello).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+        }
+        conn.send(message.envelope(), &message.formatted()).await?;
+        Ok(())
+    }
+
+    fn no_answer(&self) -> String {
+        format!(
+            "no answer within {}",
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    fn send_error(&self, detail: &str) -> EmailError {
+        let detail = if self.password.is_empty() {
+            detail.to_owned()
+        } else {
+            detail.replace(self.password.expose(), MASK)
+        };
+        EmailError::Send(format!("SMTP relay {}:{}: {detail}", self.host, self.port))
+    }
+}
+
+impl fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(relay) = &self.relay else {
+            return f.write_str("Mailer(disabled)");
+        };
+        let security = match relay.security {
+            Security::Plain => "none",
+            Security::StartTls(_) => "starttls",
+            Security::Implicit(_) => "tls",
+        };
+        f.debug_struct("Mailer")
+            .field("host", &relay.host)
+            .field("port", &relay.port)
+            .field("security", &security)
+            .field("authenticated", &relay.credentials.is_some())
+            .field("from", &relay.from.to_string())
+            .field("timeout", &relay.timeout)
+            .finish()
+    }
+}
+
+fn parse_mailbox(raw: &str) -> Result<Mailbox, EmailError> {
+    raw.trim()
+        .parse()
+        .map_err(|e| EmailError::Address(format!("`{}`: {e}", raw.trim())))
+}
+
+/// A subject is one header line: line breaks in it would end the header early.
+fn single_line(text: &str) -> String {
+    text.split(char::is_control)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(host: &str) -> SmtpConfig {
+        SmtpConfig {
+            host: host.into(),
+            username: "mailer".into(),
+            password: SecretString::new("hunter2-smtp-password"),
+            ..SmtpConfig::default()
+        }
+    }
+
+    fn email(to: &str) -> Email {
+        Email {
+            to: to.into(),
+            subject: "Hello".into(),
+            body: "Body".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_host_disables_sending() {
+        let mailer = Mailer::from_config(&config("  ")).unwrap();
+        assert!(!mailer.is_enabled());
+        assert_eq!(
+            mailer.send(&email("ada@example.com")).await,
+            Err(EmailError::Disabled)
+        );
+    }
+
+    #[test]
+    fn a_bad_sender_is_refused_when_built() {
+        let bad = SmtpConfig {
+            from: "Outpost <not an address>".into(),
+            ..config("smtp.example.com")
+        };
+        assert!(matches!(
+            Mailer::from_config(&bad),
+            Err(EmailError::Address(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_bad_recipient_is_refused_before_connecting() {
+        // Port 9 on loopback: if this ever connected, the error would be Send.
+        let mailer = Mailer::from_config(&SmtpConfig {
+            port: 9,
+            security: SmtpSecurity::None,
+            ..config("127.0.0.1")
+        })
+        .unwrap();
+        for bad in ["", "ada", "ada@", "ada@example.com\r\nBcc: eve@example.com"] {
+            assert!(
+                matches!(mailer.send(&email(bad)).await, Err(EmailError::Address(_))),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_credentials() {
+        let mailer = Mailer::from_config(&config("smtp.example.com")).unwrap();
+        let text = format!("{mailer:?}");
+        assert!(text.contains("smtp.example.com"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("mailer\""), "{text}");
+    }
+
+    #[test]
+    fn send_errors_never_carry_the_password() {
+        let mailer = Mailer::from_config(&config("smtp.example.com")).unwrap();
+        let relay = mailer.relay.as_ref().unwrap();
+        let err = relay.send_error("535 bad credentials for hunter2-smtp-password");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains(MASK), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_the_body() {
+        let email = Email {
+            body: "https://outpost.example/reset?token=s3cret".into(),
+            ..email("ada@example.com")
+        };
+        let text = format!("{email:?}");
+        assert!(text.contains("ada@example.com"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn subjects_stay_on_one_line() {
+        assert_eq!(single_line("a\r\nBcc: x\tb"), "a Bcc: x b");
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        assert!(!is_loopback("smtp.example.com"));
+    }
+}

@@ -4,11 +4,16 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod account;
+mod api;
 mod cli;
 mod email;
 mod http_surface;
+mod mfa;
 mod readiness;
+mod roles;
 mod sessions;
 mod setup_links;
 mod sign_in;
+mod team;
 mod totp;

@@ -65,20 +65,17 @@ async fn correct_credentials_open_a_session_with_a_hardened_cookie() {
     let token = browser.cookie(SESSION).unwrap();
     assert!(token.len() >= 22, "token shorter than 128 bits of base64");
 
+    // Owners must enrol a second factor before the dashboard opens.
+    assert_eq!(browser.get("/").await.headers()["location"], "/account/mfa");
+    app.enrol_mfa(&browser, app.user_id("owner@example.com")).await;
     let overview = browser.get("/").await;
     assert_eq!(overview.status(), 200);
     let html = overview.text().await.unwrap();
     assert!(html.contains("test-outpost"), "server name shown");
     assert!(html.contains(env!("CARGO_PKG_VERSION")), "version shown");
-    assert!(
-        html.contains("owner@example.com"),
-        "signed-in account shown"
-    );
+    assert!(html.contains("owner@example.com"), "signed-in account shown");
     assert!(html.contains("Owner"));
-    assert!(
-        !html.contains("style=") && !html.contains("<script"),
-        "no inline style or script"
-    );
+    assert!(!html.contains("style=") && !html.contains("<script"), "no inline style or script");
 
     let actions = audit_actions(&app);
     assert!(
@@ -252,4 +249,36 @@ async fn signing_in_issues_a_new_session_and_csrf_token() {
     );
     browser.get("/").await;
     assert_ne!(browser.cookie(CSRF).unwrap(), csrf_before);
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_sign_in_down_without_a_permanent_lockout() {
+    let app = TestApp::start().await;
+    let link = app.create_owner("owner@example.com");
+    app.browser().complete_setup(&link, PASSWORD).await;
+    let client = reqwest::Client::new();
+    let attempt = |password: &str| {
+        client
+            .post(app.url("/login"))
+            .json(&serde_json::json!({ "email": "owner@example.com", "password": password }))
+            .send()
+    };
+    // Five failures are free; the sixth starts the back-off.
+    for _ in 0..6 {
+        assert_eq!(attempt("wrong password!!").await.unwrap().status(), 401);
+    }
+    let blocked = attempt(PASSWORD).await.unwrap();
+    assert_eq!(blocked.status(), 429, "even the right password waits");
+    let wait: u64 = blocked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "retry after {wait}s");
+    assert_eq!(blocked.headers()["content-type"], "application/problem+json");
+
+    let browser = app.browser();
+    let form = browser.sign_in("owner@example.com", PASSWORD).await;
+    assert_eq!(form.headers()["location"], "/login?error=throttled");
+
+    // The back-off ends by itself (here: its end is moved into the past).
+    app.db.execute("UPDATE login_throttle SET blocked_until = now() - interval '1 second'");
+    assert_eq!(attempt(PASSWORD).await.unwrap().status(), 200);
+    assert_eq!(app.db.execute("SELECT 1 FROM login_throttle"), 0, "success clears the slate");
 }

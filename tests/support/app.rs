@@ -153,12 +153,14 @@ impl TestApp {
     pub async fn enrol_mfa(&self, browser: &Browser, user_id: Uuid) -> TotpDevice {
         let page = browser.get("/account/mfa").await;
         assert_eq!(page.status(), 200);
-        let device = TotpDevice::from_page(&page.text().await.unwrap(), user_id);
+        let mut device = TotpDevice::from_page(&page.text().await.unwrap(), user_id);
         let code = device.current();
         let confirmed = browser.submit("/account/mfa", "/account/mfa/confirm", &[("code", code.as_str())]).await;
         assert_eq!(confirmed.status(), 200, "enrolment failed");
         let html = confirmed.text().await.unwrap();
         assert!(html.contains("recovery codes"), "recovery codes shown once");
+        device.keep_recovery_codes(&html);
+        assert_eq!(device.recovery_codes.len(), 10);
         device
     }
 

@@ -12,6 +12,8 @@ const STEP: u64 = 30;
 pub struct TotpDevice {
     secret: Vec<u8>,
     pub user_id: Uuid,
+    /// The recovery codes shown once at enrolment.
+    pub recovery_codes: Vec<String>,
 }
 
 impl TotpDevice {
@@ -22,7 +24,18 @@ impl TotpDevice {
         let end = html[start..].find('<').expect("end of key") + start;
         let encoded = html[start..end].trim().to_owned();
         let secret = totp_rs::Secret::Encoded(encoded).to_bytes().expect("base32 key");
-        Self { secret, user_id }
+        Self { secret, user_id, recovery_codes: Vec::new() }
+    }
+
+    /// Reads the recovery codes off the page that shows them.
+    pub fn keep_recovery_codes(&mut self, html: &str) {
+        let list = html.split(r#"<ul class="codes">"#).nth(1).and_then(|rest| rest.split("</ul>").next()).unwrap_or("");
+        self.recovery_codes = list
+            .split("<li>")
+            .filter_map(|item| item.split("</li>").next())
+            .map(|code| code.trim().to_owned())
+            .filter(|code| !code.is_empty())
+            .collect();
     }
 
     fn now() -> u64 {

@@ -1,6 +1,7 @@
 //! Who is signed in and what they may do: accounts, passwords, sessions, setup links.
 
 pub mod account;
+pub mod api_keys;
 pub mod capability;
 pub mod mfa_challenge;
 pub mod owner;
@@ -11,6 +12,7 @@ pub mod session;
 pub mod setup_link;
 pub mod sign_in;
 pub mod team;
+pub mod throttle;
 pub mod token;
 pub mod totp;
 pub mod user;
@@ -44,6 +46,8 @@ pub enum IdentityError {
     Team(#[from] team::TeamError),
     #[error(transparent)]
     Totp(#[from] totp::TotpError),
+    #[error(transparent)]
+    ApiKey(#[from] api_keys::ApiKeyError),
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -12,7 +12,7 @@ use super::session::{self, NewSession, SessionPolicy};
 use super::throttle::{self, Subject, ThrottlePolicy};
 use super::totp::{self, TotpError};
 use super::{
-    ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, policy, recovery_codes,
+    ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, recovery_codes,
     setup_link,
 };
 use crate::vault::Vault;
@@ -83,7 +83,9 @@ pub async fn sign_in(
     let challenge_ttl = policy.mfa_challenge_ttl;
     db.run(move |conn| {
         conn.transaction(|conn| {
-            throttle::record_success(conn, &[Subject::Address(&address), Subject::Account(&email)])?;
+            // Only the account is vouched for: clearing the address too would let someone
+            // with an account of their own reset their address's back-off between guesses.
+            throttle::record_success(conn, &[Subject::Account(&email)])?;
             if totp::is_enrolled(conn, user.id)? {
                 let challenge = mfa_challenge::create(conn, user.id, challenge_ttl)?;
                 return Ok(SignInOutcome::SecondFactorRequired { challenge });

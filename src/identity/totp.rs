@@ -135,6 +135,34 @@ pub fn begin_enrolment(
     Ok(enrolment)
 }
 
+/// How long an unconfirmed key is shown again instead of replaced: long enough to scan
+/// it, reload the page, or fetch the phone from another room.
+const PENDING_ENROLMENT_REUSE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The enrolment page's key: the pending one if it is recent, so reloading the page
+/// does not invalidate what the person has just scanned; otherwise a new one.
+pub fn resume_or_begin_enrolment(
+    conn: &mut PgConnection,
+    vault: &Vault,
+    user: &User,
+    issuer: &str,
+) -> Result<Enrolment, TotpError> {
+    let pending: Option<String> = totp_credentials::table
+        .find(user.id)
+        .filter(totp_credentials::confirmed_at.is_null())
+        .filter(totp_credentials::created_at.gt(OffsetDateTime::now_utc() - PENDING_ENROLMENT_REUSE))
+        .select(totp_credentials::secret_sealed)
+        .first(conn)
+        .optional()?;
+    match pending {
+        Some(sealed) => {
+            let secret = vault.open(&context(user.id), &sealed)?;
+            Ok(enrolment_for(&secret, user, issuer))
+        }
+        None => begin_enrolment(conn, vault, user, issuer),
+    }
+}
+
 /// Completes enrolment with the first code from the app and returns a fresh set of
 /// recovery codes, the only time their plaintext is available.
 pub fn confirm_enrolment(

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
+use crate::identity::api_keys::ApiKeyError;
 use crate::identity::team::TeamError;
 use crate::identity::totp::TotpError;
 use crate::identity::{IdentityError, PasswordError};
@@ -288,8 +289,23 @@ impl From<IdentityError> for AppError {
                 AppError::Internal(t.to_string())
             }
             IdentityError::Totp(t) => AppError::Unprocessable(t.to_string()),
+            IdentityError::ApiKey(ApiKeyError::NotFound) => AppError::NotFound,
+            IdentityError::ApiKey(ApiKeyError::Db(db)) => db.into(),
+            IdentityError::ApiKey(k) => AppError::Unprocessable(k.to_string()),
             IdentityError::Db(db) => db.into(),
         }
+    }
+}
+
+impl From<TotpError> for AppError {
+    fn from(e: TotpError) -> Self {
+        IdentityError::from(e).into()
+    }
+}
+
+impl From<PasswordError> for AppError {
+    fn from(e: PasswordError) -> Self {
+        IdentityError::from(e).into()
     }
 }
 

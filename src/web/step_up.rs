@@ -6,7 +6,8 @@ use actix_web::HttpRequest;
 
 use super::AppState;
 use super::error::AppError;
-use crate::identity::{User, totp, user};
+use crate::identity::totp::{self, TotpError};
+use crate::identity::{User, user};
 use crate::secret::SecretString;
 
 /// `Ok(false)` when no password was given (the action then takes its normal path);
@@ -38,7 +39,17 @@ pub async fn verify(
     let now = unix_now();
     state
         .db
-        .run(move |conn| totp::verify(conn, &vault, user_id, &code, now).map_err(AppError::from))
+        .run(move |conn| {
+            totp::verify(conn, &vault, user_id, &code, now).map_err(|e| match e {
+                TotpError::InvalidCode | TotpError::Reused => {
+                    AppError::NotPermitted("The two-factor code is wrong or was already used.".into())
+                }
+                TotpError::NotEnrolled => AppError::NotPermitted(
+                    "Turn on two-factor sign-in first: this action needs a code.".into(),
+                ),
+                other => other.into(),
+            })
+        })
         .await?;
     Ok(true)
 }

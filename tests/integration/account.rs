@@ -55,7 +55,7 @@ async fn changing_the_password_ends_the_other_sessions() {
     assert_eq!(wrong.headers()["location"], "/account?error=wrong_password");
     let common = owner
         .browser
-        .submit("/account", "/account/password", &[("current", PASSWORD), ("password", "qwertyuiop123"), ("confirm", "qwertyuiop123")])
+        .submit("/account", "/account/password", &[("current", PASSWORD), ("password", "qwerty123456"), ("confirm", "qwerty123456")])
         .await;
     assert_eq!(common.headers()["location"], "/account?error=too_common");
 

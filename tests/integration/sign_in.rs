@@ -247,7 +247,7 @@ async fn signing_in_issues_a_new_session_and_csrf_token() {
         browser.cookie(CSRF).is_none(),
         "old CSRF token dropped at sign-in"
     );
-    browser.get("/").await;
+    browser.get("/login").await;
     assert_ne!(browser.cookie(CSRF).unwrap(), csrf_before);
 }
 
@@ -280,5 +280,14 @@ async fn repeated_failures_slow_sign_in_down_without_a_permanent_lockout() {
     // The back-off ends by itself (here: its end is moved into the past).
     app.db.execute("UPDATE login_throttle SET blocked_until = now() - interval '1 second'");
     assert_eq!(attempt(PASSWORD).await.unwrap().status(), 200);
-    assert_eq!(app.db.execute("SELECT 1 FROM login_throttle"), 0, "success clears the slate");
+    assert_eq!(
+        app.db.execute("SELECT 1 FROM login_throttle WHERE subject LIKE 'account:%'"),
+        0,
+        "success clears the account's failures"
+    );
+    assert_eq!(
+        app.db.execute("SELECT 1 FROM login_throttle WHERE subject LIKE 'address:%'"),
+        1,
+        "but not the address's: one account's success vouches for no one else"
+    );
 }

@@ -82,6 +82,7 @@ impl TestApp {
             addr,
             db,
             config,
+            mail,
             handle,
         }
     }

@@ -23,7 +23,10 @@ impl TotpDevice {
         let start = html.find(marker).expect("enrolment key on the page") + marker.len();
         let end = html[start..].find('<').expect("end of key") + start;
         let encoded = html[start..end].trim().to_owned();
-        let secret = totp_rs::Secret::Encoded(encoded).to_bytes().expect("base32 key");
+        let secret = totp_rs::Secret::try_from_base32(&encoded)
+            .expect("base32 key")
+            .as_bytes()
+            .to_vec();
         Self { secret, user_id, recovery_codes: Vec::new() }
     }
 

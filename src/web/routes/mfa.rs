@@ -177,7 +177,7 @@ pub async fn enrol_page(
             if totp::is_enrolled(conn, user.id)? {
                 return Ok::<_, AppError>((required, None, recovery_codes::remaining(conn, user.id)?));
             }
-            let enrolment = totp::begin_enrolment(conn, &vault, &user, &issuer)?;
+            let enrolment = totp::resume_or_begin_enrolment(conn, &vault, &user, &issuer)?;
             Ok((
                 required,
                 Some(EnrolmentView {

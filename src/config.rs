@@ -54,9 +54,6 @@ pub struct SessionConfig {
     pub mfa_challenge_ttl: Duration,
     #[serde(with = "human_duration")]
     pub invitation_ttl: Duration,
-    /// How recently a password or code must have been entered for sensitive actions.
-    #[serde(with = "human_duration")]
-    pub reauth_window: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -135,7 +132,6 @@ impl Default for SessionConfig {
             setup_link_ttl: Duration::from_secs(30 * 60),
             mfa_challenge_ttl: Duration::from_secs(5 * 60),
             invitation_ttl: Duration::from_secs(72 * 3600),
-            reauth_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -362,6 +358,20 @@ mod tests {
             "postgres:///outpost?host=/tmp&password=********&x=1"
         );
         assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").expect("a TOML example") + "```toml\n".len();
+        let end = readme[start..].find("```").expect("end of the example") + start;
+        let config: Config = Figment::new()
+            .merge(Toml::string(&readme[start..end]))
+            .extract()
+            .unwrap_or_else(|e| panic!("README example: {}", describe(e)));
+        config.validate().expect("README example validates");
+        assert_eq!(config.server_name, "acme-prod");
+        assert_eq!(config.smtp.security, SmtpSecurity::Starttls);
     }
 
     #[test]

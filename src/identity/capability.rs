@@ -157,6 +157,23 @@ mod tests {
         );
     }
 
+    /// The README's role table is what people read; it must say what the code does.
+    #[test]
+    fn the_readme_table_matches_the_code() {
+        let readme = include_str!("../../README.md");
+        for cap in Capability::ALL {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", cap.as_str())))
+                .unwrap_or_else(|| panic!("README has no row for {cap}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            for (i, role) in Role::ALL.iter().enumerate() {
+                let ticked = cells[2 + i] == "✓";
+                assert_eq!(ticked, cap.granted_to(*role), "README row for {cap}, {role}");
+            }
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for cap in Capability::ALL {

@@ -1,11 +1,14 @@
-//! Who is signed in and what they may do: accounts, passwords, sessions, setup links.
+//! Who is signed in and what they may do: accounts, passwords, sessions, setup links,
+//! API keys and sign-in back-off.
 
+pub mod api_keys;
 pub mod capability;
 pub mod owner;
 pub mod password;
 pub mod session;
 pub mod setup_link;
 pub mod sign_in;
+pub mod throttle;
 pub mod token;
 pub mod user;
 
@@ -27,6 +30,8 @@ pub enum IdentityError {
     SetupLinkInvalid,
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error(transparent)]
+    ApiKey(#[from] api_keys::ApiKeyError),
     #[error(transparent)]
     Db(#[from] DbError),
 }

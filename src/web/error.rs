@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
+use crate::identity::api_keys::ApiKeyError;
 use crate::identity::{IdentityError, PasswordError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -216,6 +217,9 @@ impl From<IdentityError> for AppError {
                 AppError::Internal("password hashing failed".into())
             }
             IdentityError::Password(p) => AppError::Unprocessable(p.to_string()),
+            IdentityError::ApiKey(ApiKeyError::NotFound) => AppError::NotFound,
+            IdentityError::ApiKey(ApiKeyError::Db(db)) => db.into(),
+            IdentityError::ApiKey(k) => AppError::Unprocessable(k.to_string()),
             IdentityError::Db(db) => db.into(),
         }
     }

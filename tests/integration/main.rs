@@ -4,9 +4,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_keys;
 mod cli;
 mod http_surface;
 mod readiness;
 mod sessions;
 mod setup_links;
 mod sign_in;
+mod throttle;

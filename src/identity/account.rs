@@ -44,10 +44,14 @@ pub async fn change_password(
             let ended = session::revoke_others(conn, user_id, keep_session)?;
             audit::record(
                 conn,
-                &Event::new(Actor::User(user_id), "account.password_changed", Outcome::Success)
-                    .target(format!("user:{user_id}"))
-                    .client(&client)
-                    .details(serde_json::json!({ "other_sessions_ended": ended })),
+                &Event::new(
+                    Actor::User(user_id),
+                    "account.password_changed",
+                    Outcome::Success,
+                )
+                .target(format!("user:{user_id}"))
+                .client(&client)
+                .details(serde_json::json!({ "other_sessions_ended": ended })),
             )?;
             Ok(())
         })
@@ -82,9 +86,13 @@ pub fn request_reset(
         let link = setup_link::issue(conn, account.id, ttl)?;
         audit::record(
             conn,
-            &Event::new(Actor::Anonymous, "account.password_reset_requested", Outcome::Success)
-                .target(format!("user:{}", account.id))
-                .client(client),
+            &Event::new(
+                Actor::Anonymous,
+                "account.password_reset_requested",
+                Outcome::Success,
+            )
+            .target(format!("user:{}", account.id))
+            .client(client),
         )?;
         Ok(Some((account, link)))
     })

@@ -169,7 +169,11 @@ mod tests {
             let cells: Vec<&str> = row.split('|').map(str::trim).collect();
             for (i, role) in Role::ALL.iter().enumerate() {
                 let ticked = cells[2 + i] == "✓";
-                assert_eq!(ticked, cap.granted_to(*role), "README row for {cap}, {role}");
+                assert_eq!(
+                    ticked,
+                    cap.granted_to(*role),
+                    "README row for {cap}, {role}"
+                );
             }
         }
     }

@@ -45,15 +45,19 @@ pub fn user_of(conn: &mut PgConnection, challenge: &str) -> QueryResult<Option<U
 
 /// Counts a wrong code; the challenge dies at the limit.
 pub fn record_failure(conn: &mut PgConnection, challenge: &str) -> QueryResult<()> {
-    diesel::update(mfa_challenges::table.filter(mfa_challenges::token_hash.eq(&token::hash(challenge)[..])))
-        .set(mfa_challenges::attempts.eq(mfa_challenges::attempts + 1))
-        .execute(conn)
-        .map(drop)
+    diesel::update(
+        mfa_challenges::table.filter(mfa_challenges::token_hash.eq(&token::hash(challenge)[..])),
+    )
+    .set(mfa_challenges::attempts.eq(mfa_challenges::attempts + 1))
+    .execute(conn)
+    .map(drop)
 }
 
 /// Spends the challenge; true if it was still there (so it is used exactly once).
 pub fn consume(conn: &mut PgConnection, challenge: &str) -> QueryResult<bool> {
-    diesel::delete(mfa_challenges::table.filter(mfa_challenges::token_hash.eq(&token::hash(challenge)[..])))
-        .execute(conn)
-        .map(|n| n > 0)
+    diesel::delete(
+        mfa_challenges::table.filter(mfa_challenges::token_hash.eq(&token::hash(challenge)[..])),
+    )
+    .execute(conn)
+    .map(|n| n > 0)
 }

@@ -1,4 +1,5 @@
-//! Who is signed in and what they may do: accounts, passwords, sessions, setup links.
+//! Who is signed in and what they may do: accounts, passwords, sessions, setup links,
+//! API keys and sign-in back-off.
 
 pub mod account;
 pub mod api_keys;

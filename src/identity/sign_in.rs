@@ -12,13 +12,12 @@ use super::session::{self, NewSession, SessionPolicy};
 use super::throttle::{self, Subject, ThrottlePolicy};
 use super::totp::{self, TotpError};
 use super::{
-    ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, recovery_codes,
-    setup_link,
+    ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, recovery_codes, setup_link,
 };
-use crate::vault::Vault;
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::db::Db;
 use crate::secret::SecretString;
+use crate::vault::Vault;
 
 /// Everything that shapes a sign-in, taken from the configuration.
 #[derive(Debug, Clone)]
@@ -30,9 +29,14 @@ pub struct SignInPolicy {
 
 #[derive(Debug)]
 pub enum SignInOutcome {
-    SignedIn { user: User, session: NewSession },
+    SignedIn {
+        user: User,
+        session: NewSession,
+    },
     /// The password was right; a second factor must follow within the challenge's life.
-    SecondFactorRequired { challenge: SecretString },
+    SecondFactorRequired {
+        challenge: SecretString,
+    },
 }
 
 /// Checks the credentials. An unknown email and a wrong password cost the same time
@@ -133,9 +137,15 @@ pub async fn complete_second_factor(
                 let reused = matches!(error, TotpError::Reused);
                 audit::record(
                     conn,
-                    &Event::new(Actor::User(user_id), "session.second_factor", Outcome::Failure)
-                        .client(&client)
-                        .details(json!({ "reason": if reused { "code_reused" } else { "invalid_code" } })),
+                    &Event::new(
+                        Actor::User(user_id),
+                        "session.second_factor",
+                        Outcome::Failure,
+                    )
+                    .client(&client)
+                    .details(
+                        json!({ "reason": if reused { "code_reused" } else { "invalid_code" } }),
+                    ),
                 )?;
                 return Err(if reused {
                     IdentityError::CodeReused(Box::new(user))

@@ -150,7 +150,9 @@ pub fn resume_or_begin_enrolment(
     let pending: Option<String> = totp_credentials::table
         .find(user.id)
         .filter(totp_credentials::confirmed_at.is_null())
-        .filter(totp_credentials::created_at.gt(OffsetDateTime::now_utc() - PENDING_ENROLMENT_REUSE))
+        .filter(
+            totp_credentials::created_at.gt(OffsetDateTime::now_utc() - PENDING_ENROLMENT_REUSE),
+        )
         .select(totp_credentials::secret_sealed)
         .first(conn)
         .optional()?;

@@ -279,7 +279,8 @@ impl From<IdentityError> for AppError {
             IdentityError::Password(p) => AppError::Unprocessable(p.to_string()),
             IdentityError::Team(team) => team.into(),
             IdentityError::Throttled { retry_after } => AppError::TooManyRequests {
-                retry_after_secs: retry_after.as_secs().max(1),
+                // Round up: a client retrying at the floor would arrive a moment too early.
+                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
             },
             IdentityError::ChallengeExpired => AppError::Gone(
                 "The sign-in attempt expired. Enter your email and password again.".into(),

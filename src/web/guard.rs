@@ -167,7 +167,10 @@ async fn resolve(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Calle
 }
 
 /// `Authorization: Bearer opk_…`. A mistyped key fails its checksum before any lookup.
-async fn resolve_api_key(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, AppError> {
+async fn resolve_api_key(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<Caller, AppError> {
     let presented = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -182,11 +185,16 @@ async fn resolve_api_key(req: &HttpRequest, state: &web::Data<AppState>) -> Resu
     let found = state
         .db
         .run(move |conn| {
-            api_keys::authenticate(conn, presented.expose(), ip.as_deref(), time::OffsetDateTime::now_utc())
-                .map_err(|e| match e {
-                    api_keys::ApiKeyError::Malformed => AppError::Unauthorized,
-                    other => AppError::Internal(other.to_string()),
-                })
+            api_keys::authenticate(
+                conn,
+                presented.expose(),
+                ip.as_deref(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| match e {
+                api_keys::ApiKeyError::Malformed => AppError::Unauthorized,
+                other => AppError::Internal(other.to_string()),
+            })
         })
         .await?
         .ok_or(AppError::Unauthorized)?;

@@ -49,11 +49,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        config: Config,
-        db: Db,
-        vault: Vault,
-    ) -> Result<Self, StartError> {
+    pub fn new(config: Config, db: Db, vault: Vault) -> Result<Self, StartError> {
         let passwords = Passwords::new(
             config.login.max_concurrent_hashes,
             config.login.hash_queue_timeout,

@@ -40,19 +40,34 @@ impl<'a> Layout<'a> {
     }
 
     /// A page for a signed-in person; the navigation shows what their role allows.
-    pub fn signed_in(server_name: &'a str, csrf: &'a CsrfToken, caller: &'a Caller, active: &'static str) -> Self {
-        let mut nav = vec![NavItem { href: "/", label: "Overview" }];
+    pub fn signed_in(
+        server_name: &'a str,
+        csrf: &'a CsrfToken,
+        caller: &'a Caller,
+        active: &'static str,
+    ) -> Self {
+        let mut nav = vec![NavItem {
+            href: "/",
+            label: "Overview",
+        }];
         let links = [
             (Capability::TeamView, "/team", "Team"),
             (Capability::ApiKeysManage, "/keys", "API keys"),
-            (Capability::SecurityPolicyManage, "/settings/security", "Security policy"),
+            (
+                Capability::SecurityPolicyManage,
+                "/settings/security",
+                "Security policy",
+            ),
         ];
         for (capability, href, label) in links {
             if caller.can(capability) {
                 nav.push(NavItem { href, label });
             }
         }
-        nav.push(NavItem { href: "/account", label: "Account" });
+        nav.push(NavItem {
+            href: "/account",
+            label: "Account",
+        });
         Self {
             server_name,
             csrf_token: csrf.value(),
@@ -94,8 +109,10 @@ pub fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
 
 /// Formats a time for people: `2026-11-23 14:05 UTC`.
 pub fn when(t: time::OffsetDateTime) -> String {
-    t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
-        .unwrap_or_default()
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
 }
 
 /// One-word outcome messages carried in a redirect's query string, mapped to fixed

@@ -22,9 +22,12 @@ pub async fn verify(
     let Some(password) = password.filter(|p| !p.is_empty()) else {
         return Ok(false);
     };
-    let code = code.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).ok_or_else(|| {
-        AppError::NotPermitted("Enter a two-factor code together with your password.".into())
-    })?;
+    let code = code
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            AppError::NotPermitted("Enter a two-factor code together with your password.".into())
+        })?;
     let email = who.email.clone();
     let stored = state
         .db
@@ -41,9 +44,9 @@ pub async fn verify(
         .db
         .run(move |conn| {
             totp::verify(conn, &vault, user_id, &code, now).map_err(|e| match e {
-                TotpError::InvalidCode | TotpError::Reused => {
-                    AppError::NotPermitted("The two-factor code is wrong or was already used.".into())
-                }
+                TotpError::InvalidCode | TotpError::Reused => AppError::NotPermitted(
+                    "The two-factor code is wrong or was already used.".into(),
+                ),
                 TotpError::NotEnrolled => AppError::NotPermitted(
                     "Turn on two-factor sign-in first: this action needs a code.".into(),
                 ),

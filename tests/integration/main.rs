@@ -6,6 +6,7 @@ mod support;
 
 mod account;
 mod api;
+mod api_keys;
 mod cli;
 mod email;
 mod http_surface;
@@ -16,4 +17,5 @@ mod sessions;
 mod setup_links;
 mod sign_in;
 mod team;
+mod throttle;
 mod totp;

@@ -13,7 +13,13 @@ async fn owners_must_enrol_before_doing_anything_else() {
     let link = app.create_owner("owner@example.com");
     let browser = app.browser();
     browser.complete_setup(&link, PASSWORD).await;
-    assert_eq!(browser.sign_in("owner@example.com", PASSWORD).await.status(), 303);
+    assert_eq!(
+        browser
+            .sign_in("owner@example.com", PASSWORD)
+            .await
+            .status(),
+        303
+    );
 
     for page in ["/", "/team", "/keys", "/account"] {
         let response = browser.get(page).await;
@@ -23,13 +29,23 @@ async fn owners_must_enrol_before_doing_anything_else() {
     let enrol = browser.get("/account/mfa").await.text().await.unwrap();
     assert!(enrol.contains("<svg") && enrol.contains("Your role requires two-factor sign-in"));
 
-    let wrong = browser.submit("/account/mfa", "/account/mfa/confirm", &[("code", "000000")]).await;
+    let wrong = browser
+        .submit(
+            "/account/mfa",
+            "/account/mfa/confirm",
+            &[("code", "000000")],
+        )
+        .await;
     assert_eq!(wrong.headers()["location"], "/account/mfa?error=invalid");
     assert_eq!(browser.get("/").await.status(), 303, "still not enrolled");
 
-    app.enrol_mfa(&browser, app.user_id("owner@example.com")).await;
+    app.enrol_mfa(&browser, app.user_id("owner@example.com"))
+        .await;
     assert_eq!(browser.get("/").await.status(), 200);
-    assert!(app.audit().contains(&("mfa.enrolled".into(), "success".into())));
+    assert!(
+        app.audit()
+            .contains(&("mfa.enrolled".into(), "success".into()))
+    );
 }
 
 #[tokio::test]
@@ -41,15 +57,22 @@ async fn sign_in_asks_for_a_code_and_accepts_each_code_once() {
     let browser = app.browser();
     let response = browser.sign_in("owner@example.com", PASSWORD).await;
     assert_eq!(response.headers()["location"], "/login/mfa");
-    assert!(browser.cookie(SESSION).is_none(), "no session before the second factor");
+    assert!(
+        browser.cookie(SESSION).is_none(),
+        "no session before the second factor"
+    );
     assert!(browser.cookie(CHALLENGE).is_some());
     assert_eq!(browser.get("/").await.headers()["location"], "/login");
 
-    let wrong = browser.submit("/login/mfa", "/login/mfa", &[("code", "123456")]).await;
+    let wrong = browser
+        .submit("/login/mfa", "/login/mfa", &[("code", "123456")])
+        .await;
     assert_eq!(wrong.headers()["location"], "/login/mfa?error=invalid");
 
     let code = device.fresh(&app.db);
-    let ok = browser.submit("/login/mfa", "/login/mfa", &[("code", code.as_str())]).await;
+    let ok = browser
+        .submit("/login/mfa", "/login/mfa", &[("code", code.as_str())])
+        .await;
     assert_eq!(ok.headers()["location"], "/");
     assert!(browser.cookie(SESSION).is_some());
     assert!(browser.cookie(CHALLENGE).is_none(), "challenge spent");
@@ -57,14 +80,26 @@ async fn sign_in_asks_for_a_code_and_accepts_each_code_once() {
 
     // Someone who saw that code tries it, with the password, a moment later.
     let thief = app.browser();
-    assert_eq!(thief.sign_in("owner@example.com", PASSWORD).await.headers()["location"], "/login/mfa");
-    let replay = thief.submit("/login/mfa", "/login/mfa", &[("code", code.as_str())]).await;
+    assert_eq!(
+        thief.sign_in("owner@example.com", PASSWORD).await.headers()["location"],
+        "/login/mfa"
+    );
+    let replay = thief
+        .submit("/login/mfa", "/login/mfa", &[("code", code.as_str())])
+        .await;
     assert_eq!(replay.headers()["location"], "/login/mfa?error=reused");
     assert!(thief.cookie(SESSION).is_none());
-    let failures: Vec<_> = app.audit().into_iter().filter(|(a, _)| a == "session.second_factor").collect();
+    let failures: Vec<_> = app
+        .audit()
+        .into_iter()
+        .filter(|(a, _)| a == "session.second_factor")
+        .collect();
     assert_eq!(failures.len(), 2, "wrong code and reused code both audited");
     let alerts = app.mail.wait_for(1, Duration::from_secs(10));
-    let alert = alerts.iter().find(|m| m.to.contains(&"owner@example.com".to_string())).expect("alert mailed");
+    let alert = alerts
+        .iter()
+        .find(|m| m.to.contains(&"owner@example.com".to_string()))
+        .expect("alert mailed");
     assert!(alert.body().contains("127.0.0.1"), "{}", alert.body());
 }
 
@@ -78,12 +113,16 @@ async fn a_recovery_code_signs_in_exactly_once() {
     first.sign_in("owner@example.com", PASSWORD).await;
     // Typed sloppily: lower case, no dashes.
     let sloppy = code.replace('-', "").to_lowercase();
-    let ok = first.submit("/login/mfa", "/login/mfa", &[("code", sloppy.as_str())]).await;
+    let ok = first
+        .submit("/login/mfa", "/login/mfa", &[("code", sloppy.as_str())])
+        .await;
     assert_eq!(ok.headers()["location"], "/");
 
     let second = app.browser();
     second.sign_in("owner@example.com", PASSWORD).await;
-    let again = second.submit("/login/mfa", "/login/mfa", &[("code", code.as_str())]).await;
+    let again = second
+        .submit("/login/mfa", "/login/mfa", &[("code", code.as_str())])
+        .await;
     assert_eq!(again.headers()["location"], "/login/mfa?error=invalid");
 }
 
@@ -94,10 +133,14 @@ async fn five_wrong_codes_end_the_attempt() {
     let browser = app.browser();
     browser.sign_in("owner@example.com", PASSWORD).await;
     for _ in 0..5 {
-        browser.submit("/login/mfa", "/login/mfa", &[("code", "000000")]).await;
+        browser
+            .submit("/login/mfa", "/login/mfa", &[("code", "000000")])
+            .await;
     }
     let code = owner.device.as_ref().unwrap().fresh(&app.db);
-    let late = browser.submit("/login/mfa", "/login/mfa", &[("code", code.as_str())]).await;
+    let late = browser
+        .submit("/login/mfa", "/login/mfa", &[("code", code.as_str())])
+        .await;
     assert_eq!(late.headers()["location"], "/login?error=expired");
     assert!(browser.cookie(SESSION).is_none());
 }
@@ -108,16 +151,24 @@ async fn json_clients_can_complete_the_second_factor() {
     let owner = app.owner("owner@example.com").await;
     let browser = app.browser();
     let first = browser
-        .send(browser.request(reqwest::Method::POST, "/login").json(&serde_json::json!({
-            "email": "owner@example.com", "password": PASSWORD
-        })))
+        .send(
+            browser
+                .request(reqwest::Method::POST, "/login")
+                .json(&serde_json::json!({
+                    "email": "owner@example.com", "password": PASSWORD
+                })),
+        )
         .await;
     assert_eq!(first.status(), 200);
     let body: serde_json::Value = first.json().await.unwrap();
     assert_eq!(body["second_factor_required"], true);
     let code = owner.device.as_ref().unwrap().fresh(&app.db);
     let second = browser
-        .send(browser.request(reqwest::Method::POST, "/login/mfa").json(&serde_json::json!({ "code": code })))
+        .send(
+            browser
+                .request(reqwest::Method::POST, "/login/mfa")
+                .json(&serde_json::json!({ "code": code })),
+        )
         .await;
     assert_eq!(second.status(), 200);
     assert!(browser.cookie(SESSION).is_some());

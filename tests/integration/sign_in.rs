@@ -67,15 +67,22 @@ async fn correct_credentials_open_a_session_with_a_hardened_cookie() {
 
     // Owners must enrol a second factor before the dashboard opens.
     assert_eq!(browser.get("/").await.headers()["location"], "/account/mfa");
-    app.enrol_mfa(&browser, app.user_id("owner@example.com")).await;
+    app.enrol_mfa(&browser, app.user_id("owner@example.com"))
+        .await;
     let overview = browser.get("/").await;
     assert_eq!(overview.status(), 200);
     let html = overview.text().await.unwrap();
     assert!(html.contains("test-outpost"), "server name shown");
     assert!(html.contains(env!("CARGO_PKG_VERSION")), "version shown");
-    assert!(html.contains("owner@example.com"), "signed-in account shown");
+    assert!(
+        html.contains("owner@example.com"),
+        "signed-in account shown"
+    );
     assert!(html.contains("Owner"));
-    assert!(!html.contains("style=") && !html.contains("<script"), "no inline style or script");
+    assert!(
+        !html.contains("style=") && !html.contains("<script"),
+        "no inline style or script"
+    );
 
     let actions = audit_actions(&app);
     assert!(
@@ -269,24 +276,34 @@ async fn repeated_failures_slow_sign_in_down_without_a_permanent_lockout() {
     }
     let blocked = attempt(PASSWORD).await.unwrap();
     assert_eq!(blocked.status(), 429, "even the right password waits");
-    let wait: u64 = blocked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "retry after {wait}s");
-    assert_eq!(blocked.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        blocked.headers()["content-type"],
+        "application/problem+json"
+    );
 
     let browser = app.browser();
     let form = browser.sign_in("owner@example.com", PASSWORD).await;
     assert_eq!(form.headers()["location"], "/login?error=throttled");
 
     // The back-off ends by itself (here: its end is moved into the past).
-    app.db.execute("UPDATE login_throttle SET blocked_until = now() - interval '1 second'");
+    app.db
+        .execute("UPDATE login_throttle SET blocked_until = now() - interval '1 second'");
     assert_eq!(attempt(PASSWORD).await.unwrap().status(), 200);
     assert_eq!(
-        app.db.execute("SELECT 1 FROM login_throttle WHERE subject LIKE 'account:%'"),
+        app.db
+            .execute("SELECT 1 FROM login_throttle WHERE subject LIKE 'account:%'"),
         0,
         "success clears the account's failures"
     );
     assert_eq!(
-        app.db.execute("SELECT 1 FROM login_throttle WHERE subject LIKE 'address:%'"),
+        app.db
+            .execute("SELECT 1 FROM login_throttle WHERE subject LIKE 'address:%'"),
         1,
         "but not the address's: one account's success vouches for no one else"
     );

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use outpost::config::{Config, DatabaseUrl, SmtpConfig, SmtpSecurity};
-use outpost::identity::{Capability, Passwords, Role, api_keys, user};
-use uuid::Uuid;
 use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
+use outpost::identity::{Capability, Passwords, Role, api_keys, user};
 use outpost::vault::Vault;
 use outpost::web::{self, AppState, ExtraRoutes};
+use uuid::Uuid;
 
 use super::browser::Browser;
 use super::pg::TestDb;
@@ -127,7 +127,12 @@ impl TestApp {
         assert_eq!(response.headers()["location"], "/");
         let id = self.user_id(email);
         let device = self.enrol_mfa(&browser, id).await;
-        Member { id, email: email.to_lowercase(), browser, device: Some(device) }
+        Member {
+            id,
+            email: email.to_lowercase(),
+            browser,
+            device: Some(device),
+        }
     }
 
     /// Creates a member of `role` directly (as an accepted invitation would) and signs
@@ -145,9 +150,23 @@ impl TestApp {
         let browser = self.browser();
         let response = browser.sign_in(email, PASSWORD).await;
         assert_eq!(response.status(), 303, "member sign-in failed");
-        let must_enrol = browser.get("/").await.headers().get("location").is_some_and(|l| l == "/account/mfa");
-        let device = if must_enrol { Some(self.enrol_mfa(&browser, id).await) } else { None };
-        Member { id, email: email.to_lowercase(), browser, device }
+        let must_enrol = browser
+            .get("/")
+            .await
+            .headers()
+            .get("location")
+            .is_some_and(|l| l == "/account/mfa");
+        let device = if must_enrol {
+            Some(self.enrol_mfa(&browser, id).await)
+        } else {
+            None
+        };
+        Member {
+            id,
+            email: email.to_lowercase(),
+            browser,
+            device,
+        }
     }
 
     /// Enrols the signed-in browser's person in TOTP through the real pages.
@@ -156,7 +175,13 @@ impl TestApp {
         assert_eq!(page.status(), 200);
         let mut device = TotpDevice::from_page(&page.text().await.unwrap(), user_id);
         let code = device.current();
-        let confirmed = browser.submit("/account/mfa", "/account/mfa/confirm", &[("code", code.as_str())]).await;
+        let confirmed = browser
+            .submit(
+                "/account/mfa",
+                "/account/mfa/confirm",
+                &[("code", code.as_str())],
+            )
+            .await;
         assert_eq!(confirmed.status(), 200, "enrolment failed");
         let html = confirmed.text().await.unwrap();
         assert!(html.contains("recovery codes"), "recovery codes shown once");
@@ -179,7 +204,11 @@ impl TestApp {
         let (_, secret) = api_keys::create(
             &mut conn,
             &owner,
-            api_keys::NewKey { name: "test".into(), capabilities: capabilities.to_vec(), expires_at: None },
+            api_keys::NewKey {
+                name: "test".into(),
+                capabilities: capabilities.to_vec(),
+                expires_at: None,
+            },
         )
         .expect("create api key");
         secret.expose().to_owned()

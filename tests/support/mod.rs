@@ -4,5 +4,5 @@
 pub mod app;
 pub mod browser;
 pub mod pg;
-pub mod totp_device;
 pub mod smtp;
+pub mod totp_device;

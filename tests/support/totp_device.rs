@@ -27,12 +27,20 @@ impl TotpDevice {
             .expect("base32 key")
             .as_bytes()
             .to_vec();
-        Self { secret, user_id, recovery_codes: Vec::new() }
+        Self {
+            secret,
+            user_id,
+            recovery_codes: Vec::new(),
+        }
     }
 
     /// Reads the recovery codes off the page that shows them.
     pub fn keep_recovery_codes(&mut self, html: &str) {
-        let list = html.split(r#"<ul class="codes">"#).nth(1).and_then(|rest| rest.split("</ul>").next()).unwrap_or("");
+        let list = html
+            .split(r#"<ul class="codes">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</ul>").next())
+            .unwrap_or("");
         self.recovery_codes = list
             .split("<li>")
             .filter_map(|item| item.split("</li>").next())

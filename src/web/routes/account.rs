@@ -16,7 +16,10 @@ use crate::web::guard::Authorized;
 use crate::web::pages::{self, Layout};
 
 const NOTICES: &[(&str, &str)] = &[
-    ("password_changed", "Your password has changed. Your other sessions have ended."),
+    (
+        "password_changed",
+        "Your password has changed. Your other sessions have ended.",
+    ),
     ("session_ended", "That session has ended."),
     ("others_ended", "You are now signed out everywhere else."),
     ("mfa_enabled", "Two-factor sign-in is on."),
@@ -26,7 +29,10 @@ const ERRORS: &[(&str, &str)] = &[
     ("mismatch", "The two new passwords differ."),
     ("too_short", "Use at least 12 characters."),
     ("too_long", "Use at most 256 characters."),
-    ("too_common", "That password is among the most common ones. Choose another."),
+    (
+        "too_common",
+        "That password is among the most common ones. Choose another.",
+    ),
     ("busy", "The server is busy. Try again in a few seconds."),
 ];
 
@@ -78,7 +84,9 @@ pub async fn page(
         .into_iter()
         .map(|s| SessionRow {
             id: s.id,
-            device: s.user_agent.map_or_else(|| "Unknown device".into(), |a| describe_agent(&a)),
+            device: s
+                .user_agent
+                .map_or_else(|| "Unknown device".into(), |a| describe_agent(&a)),
             address: s.client_ip.unwrap_or_else(|| "unknown".into()),
             signed_in: pages::when(s.created_at),
             last_active: pages::when(s.last_seen_at),
@@ -202,9 +210,13 @@ pub async fn revoke_other_sessions(
             let ended = session::revoke_others(conn, user_id, keep)?;
             audit::record(
                 conn,
-                &Event::new(Actor::User(user_id), "session.revoked_others", Outcome::Success)
-                    .client(&client)
-                    .details(serde_json::json!({ "ended": ended })),
+                &Event::new(
+                    Actor::User(user_id),
+                    "session.revoked_others",
+                    Outcome::Success,
+                )
+                .client(&client)
+                .details(serde_json::json!({ "ended": ended })),
             )?;
             Ok::<_, AppError>(())
         })

@@ -31,11 +31,18 @@ pub async fn me(caller: Caller) -> HttpResponse {
     }))
 }
 
-pub async fn team(state: web::Data<AppState>, _: Authorized<cap::TeamView>) -> Result<HttpResponse, AppError> {
+pub async fn team(
+    state: web::Data<AppState>,
+    _: Authorized<cap::TeamView>,
+) -> Result<HttpResponse, AppError> {
     let (members, invitations, grants) = state
         .db
         .run(|conn| {
-            Ok::<_, AppError>((team::members(conn)?, team::open_invitations(conn)?, team::pending_grants(conn)?))
+            Ok::<_, AppError>((
+                team::members(conn)?,
+                team::open_invitations(conn)?,
+                team::pending_grants(conn)?,
+            ))
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -66,9 +73,15 @@ pub async fn invite(
     let ttl = state.config.session.invitation_ttl;
     let outcome = state
         .db
-        .run(move |conn| team::invite(conn, &actor, &email, role, ttl, false, &client).map_err(AppError::from))
+        .run(move |conn| {
+            team::invite(conn, &actor, &email, role, ttl, false, &client).map_err(AppError::from)
+        })
         .await?;
-    let status = if outcome.grant.is_some() { "awaiting_approval" } else { "created" };
+    let status = if outcome.grant.is_some() {
+        "awaiting_approval"
+    } else {
+        "created"
+    };
     let link = outcome
         .link_token
         .map(|t| format!("{}/invite/{}", state.config.base_url(), t.expose()));
@@ -98,11 +111,14 @@ pub async fn change_role(
     let (member_id, role) = (member.into_inner(), body.role);
     let change = state
         .db
-        .run(move |conn| team::change_role(conn, &actor, member_id, role, false, &client).map_err(AppError::from))
+        .run(move |conn| {
+            team::change_role(conn, &actor, member_id, role, false, &client).map_err(AppError::from)
+        })
         .await?;
     Ok(match change {
         RoleChange::Applied(user) => HttpResponse::Ok().json(json!({ "member": user })),
-        RoleChange::Pending { grant } => HttpResponse::Accepted().json(json!({ "status": "awaiting_approval", "role_grant": grant })),
+        RoleChange::Pending { grant } => HttpResponse::Accepted()
+            .json(json!({ "status": "awaiting_approval", "role_grant": grant })),
     })
 }
 
@@ -117,13 +133,18 @@ pub async fn remove_member(
     let member_id = member.into_inner();
     state
         .db
-        .run(move |conn| team::remove_member(conn, &actor, member_id, &client).map_err(AppError::from))
+        .run(move |conn| {
+            team::remove_member(conn, &actor, member_id, &client).map_err(AppError::from)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// The key owner's browser sessions.
-pub async fn sessions(state: web::Data<AppState>, caller: Authorized<cap::DashboardView>) -> Result<HttpResponse, AppError> {
+pub async fn sessions(
+    state: web::Data<AppState>,
+    caller: Authorized<cap::DashboardView>,
+) -> Result<HttpResponse, AppError> {
     let user_id = caller.user().id;
     let policy = state.session_policy();
     let list = state
@@ -144,10 +165,17 @@ pub async fn revoke_session(
         .db
         .run(move |conn| session::revoke_by_id(conn, user_id, id).map_err(AppError::from))
         .await?;
-    if ended { Ok(HttpResponse::NoContent().finish()) } else { Err(AppError::NotFound) }
+    if ended {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
-pub async fn keys(state: web::Data<AppState>, caller: Authorized<cap::ApiKeysManage>) -> Result<HttpResponse, AppError> {
+pub async fn keys(
+    state: web::Data<AppState>,
+    caller: Authorized<cap::ApiKeysManage>,
+) -> Result<HttpResponse, AppError> {
     let user_id = caller.user().id;
     let list = state
         .db
@@ -176,7 +204,11 @@ pub async fn create(
     if let Some(beyond) = body.capabilities.iter().find(|c| !caller.caller.can(**c)) {
         return Err(AppError::Forbidden(*beyond));
     }
-    let new = NewKey { name: body.name, capabilities: body.capabilities, expires_at: body.expires_at };
+    let new = NewKey {
+        name: body.name,
+        capabilities: body.capabilities,
+        expires_at: body.expires_at,
+    };
     let (key, secret) = create_key(&state, caller.user(), new, client_info(&req)).await?;
     Ok(HttpResponse::Created().json(json!({ "api_key": key, "secret": secret.expose() })))
 }
@@ -196,7 +228,14 @@ pub async fn rotate(
     body: web::Json<RotateBody>,
 ) -> Result<HttpResponse, AppError> {
     let grace = Duration::from_secs(body.grace_seconds);
-    let (key, secret) = rotate_key(&state, caller.user(), key.into_inner(), grace, client_info(&req)).await?;
+    let (key, secret) = rotate_key(
+        &state,
+        caller.user(),
+        key.into_inner(),
+        grace,
+        client_info(&req),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(json!({ "api_key": key, "secret": secret.expose() })))
 }
 

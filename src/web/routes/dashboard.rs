@@ -24,7 +24,10 @@ pub async fn overview(
     caller: Authorized<cap::DashboardView>,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
-    let expires = caller.session_expires_at().map(pages::when).unwrap_or_default();
+    let expires = caller
+        .session_expires_at()
+        .map(pages::when)
+        .unwrap_or_default();
     pages::html(
         &OverviewPage {
             layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/"),

@@ -16,7 +16,10 @@ const ERRORS: &[(&str, &str)] = &[
     ("mismatch", "The two passwords differ."),
     ("too_short", "Use at least 12 characters."),
     ("too_long", "Use at most 256 characters."),
-    ("too_common", "That password is among the most common ones. Choose another."),
+    (
+        "too_common",
+        "That password is among the most common ones. Choose another.",
+    ),
     ("busy", "The server is busy. Try again in a few seconds."),
 ];
 
@@ -97,7 +100,9 @@ pub async fn accept(
     let client = client_info(&req);
     state
         .db
-        .run(move |conn| team::accept_invitation(conn, &link, &hash, &client).map_err(AppError::from))
+        .run(move |conn| {
+            team::accept_invitation(conn, &link, &hash, &client).map_err(AppError::from)
+        })
         .await?;
     Ok(pages::see_other("/login?notice=setup_complete").finish())
 }

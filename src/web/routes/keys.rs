@@ -56,7 +56,15 @@ pub async fn page(
     csrf: CsrfToken,
     messages: web::Query<Messages>,
 ) -> Result<HttpResponse, AppError> {
-    render(&state, &caller.caller, &csrf, None, pages::flash(messages.notice.as_deref(), NOTICES), None).await
+    render(
+        &state,
+        &caller.caller,
+        &csrf,
+        None,
+        pages::flash(messages.notice.as_deref(), NOTICES),
+        None,
+    )
+    .await
 }
 
 async fn render(
@@ -77,7 +85,13 @@ async fn render(
         &KeysPage {
             layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/keys"),
             keys: keys.iter().map(|k| row(k, now)).collect(),
-            capabilities: caller.user.role.capabilities().iter().map(|c| c.as_str()).collect(),
+            capabilities: caller
+                .user
+                .role
+                .capabilities()
+                .iter()
+                .map(|c| c.as_str())
+                .collect(),
             new_secret: new_secret.map(|s| s.expose().to_owned()),
             notice,
             error,
@@ -92,7 +106,10 @@ fn row(key: &ApiKey, now: OffsetDateTime) -> KeyRow {
     } else if !key.is_active(now) {
         "Expired".to_owned()
     } else if key.replaced_by.is_some() {
-        format!("Replaced; works until {}", key.expires_at.map(pages::when).unwrap_or_default())
+        format!(
+            "Replaced; works until {}",
+            key.expires_at.map(pages::when).unwrap_or_default()
+        )
     } else {
         "Active".to_owned()
     };
@@ -100,7 +117,12 @@ fn row(key: &ApiKey, now: OffsetDateTime) -> KeyRow {
         id: key.id,
         name: key.name.clone(),
         prefix: key.display_prefix.clone(),
-        capabilities: key.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+        capabilities: key
+            .capabilities
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         expires: key.expires_at.map_or_else(|| "never".into(), pages::when),
         last_used: match (&key.last_used_at, &key.last_used_ip) {
             (Some(at), Some(ip)) => format!("{} from {ip}", pages::when(*at)),
@@ -153,14 +175,17 @@ pub async fn rotate_key(
         .run(move |conn| {
             use diesel::Connection;
             conn.transaction(|conn| {
-                let (key, secret) = api_keys::rotate(conn, owner_id, key_id, grace, OffsetDateTime::now_utc())
-                    .map_err(IdentityError::from)?;
+                let (key, secret) =
+                    api_keys::rotate(conn, owner_id, key_id, grace, OffsetDateTime::now_utc())
+                        .map_err(IdentityError::from)?;
                 audit::record(
                     conn,
                     &Event::new(Actor::User(owner_id), "api_key.rotated", Outcome::Success)
                         .target(format!("api_key:{key_id}"))
                         .client(&client)
-                        .details(json!({ "replacement": key.id, "grace_seconds": grace.as_secs() })),
+                        .details(
+                            json!({ "replacement": key.id, "grace_seconds": grace.as_secs() }),
+                        ),
                 )?;
                 Ok::<_, IdentityError>((key, secret))
             })
@@ -169,7 +194,12 @@ pub async fn rotate_key(
         .await
 }
 
-pub async fn revoke_key(state: &AppState, owner: &User, key_id: Uuid, client: ClientInfo) -> Result<(), AppError> {
+pub async fn revoke_key(
+    state: &AppState,
+    owner: &User,
+    key_id: Uuid,
+    client: ClientInfo,
+) -> Result<(), AppError> {
     let owner_id = owner.id;
     let revoked = state
         .db
@@ -186,7 +216,11 @@ pub async fn revoke_key(state: &AppState, owner: &User, key_id: Uuid, client: Cl
             Ok::<_, AppError>(revoked)
         })
         .await?;
-    if revoked { Ok(()) } else { Err(AppError::NotFound) }
+    if revoked {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 #[derive(Deserialize)]
@@ -204,13 +238,34 @@ pub async fn create(
     csrf: CsrfToken,
     CsrfForm(form): CsrfForm<CreateForm>,
 ) -> Result<HttpResponse, AppError> {
-    let capabilities: Vec<Capability> = form.capability.iter().filter_map(|c| c.parse().ok()).collect();
-    let expires_at = (form.expires_in_days > 0)
-        .then(|| OffsetDateTime::now_utc() + Duration::from_secs(u64::from(form.expires_in_days) * 86_400));
-    let new = NewKey { name: form.name.trim().to_owned(), capabilities, expires_at };
+    let capabilities: Vec<Capability> = form
+        .capability
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    let expires_at = (form.expires_in_days > 0).then(|| {
+        OffsetDateTime::now_utc() + Duration::from_secs(u64::from(form.expires_in_days) * 86_400)
+    });
+    let new = NewKey {
+        name: form.name.trim().to_owned(),
+        capabilities,
+        expires_at,
+    };
     match create_key(&state, caller.user(), new, client_info(&req)).await {
-        Ok((_, secret)) => render(&state, &caller.caller, &csrf, Some(&secret), Some("Key created."), None).await,
-        Err(AppError::Unprocessable(why)) => render(&state, &caller.caller, &csrf, None, None, Some(why)).await,
+        Ok((_, secret)) => {
+            render(
+                &state,
+                &caller.caller,
+                &csrf,
+                Some(&secret),
+                Some("Key created."),
+                None,
+            )
+            .await
+        }
+        Err(AppError::Unprocessable(why)) => {
+            render(&state, &caller.caller, &csrf, None, None, Some(why)).await
+        }
         Err(other) => Err(other),
     }
 }
@@ -228,9 +283,23 @@ pub async fn rotate(
     key: web::Path<Uuid>,
     CsrfForm(form): CsrfForm<RotateForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (_, secret) =
-        rotate_key(&state, caller.user(), key.into_inner(), Duration::from_secs(form.grace), client_info(&req)).await?;
-    render(&state, &caller.caller, &csrf, Some(&secret), Some("Key rotated."), None).await
+    let (_, secret) = rotate_key(
+        &state,
+        caller.user(),
+        key.into_inner(),
+        Duration::from_secs(form.grace),
+        client_info(&req),
+    )
+    .await?;
+    render(
+        &state,
+        &caller.caller,
+        &csrf,
+        Some(&secret),
+        Some("Key rotated."),
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize)]

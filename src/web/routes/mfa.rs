@@ -22,7 +22,10 @@ pub const CHALLENGE_COOKIE: &str = "__Host-outpost-mfa";
 
 const ERRORS: &[(&str, &str)] = &[
     ("invalid", "That code is not right. Try again."),
-    ("reused", "That code was already used. Wait for the next one."),
+    (
+        "reused",
+        "That code was already used. Wait for the next one.",
+    ),
 ];
 
 #[derive(Deserialize)]
@@ -87,9 +90,21 @@ pub async fn submit_challenge_json(
     finish(&req, &state, body.into_inner().code, true).await
 }
 
-async fn finish(req: &HttpRequest, state: &AppState, code: String, json: bool) -> Result<HttpResponse, AppError> {
-    let Some(challenge) = req.cookie(CHALLENGE_COOKIE).map(|c| SecretString::new(c.value())) else {
-        return if json { Err(IdentityError::ChallengeExpired.into()) } else { Ok(pages::see_other("/login").finish()) };
+async fn finish(
+    req: &HttpRequest,
+    state: &AppState,
+    code: String,
+    json: bool,
+) -> Result<HttpResponse, AppError> {
+    let Some(challenge) = req
+        .cookie(CHALLENGE_COOKIE)
+        .map(|c| SecretString::new(c.value()))
+    else {
+        return if json {
+            Err(IdentityError::ChallengeExpired.into())
+        } else {
+            Ok(pages::see_other("/login").finish())
+        };
     };
     let result = sign_in::complete_second_factor(
         &state.db,
@@ -103,7 +118,9 @@ async fn finish(req: &HttpRequest, state: &AppState, code: String, json: bool) -
     let (user, session) = match result {
         Ok(done) => done,
         Err(IdentityError::CodeReused(user)) => {
-            let ip = auth::client_info(req).ip.unwrap_or_else(|| "unknown".into());
+            let ip = auth::client_info(req)
+                .ip
+                .unwrap_or_else(|| "unknown".into());
             tracing::warn!(client_ip = %ip, account = %user.email, "second factor code reused");
             let alert = messages::totp_code_reused(&user.email, &state.config.server_name, &ip);
             mail::deliver(state, &alert).await;
@@ -121,12 +138,21 @@ async fn finish(req: &HttpRequest, state: &AppState, code: String, json: bool) -
         Err(IdentityError::Totp(TotpError::InvalidCode)) if !json => {
             return Ok(pages::see_other("/login/mfa?error=invalid").finish());
         }
-        Err(IdentityError::Totp(TotpError::InvalidCode)) => return Err(AppError::InvalidCredentials),
+        Err(IdentityError::Totp(TotpError::InvalidCode)) => {
+            return Err(AppError::InvalidCredentials);
+        }
         Err(other) => return Err(other.into()),
     };
-    let mut response = if json { HttpResponse::Ok() } else { pages::see_other("/") };
+    let mut response = if json {
+        HttpResponse::Ok()
+    } else {
+        pages::see_other("/")
+    };
     response
-        .cookie(auth::session_cookie(&session, state.config.session.absolute_timeout))
+        .cookie(auth::session_cookie(
+            &session,
+            state.config.session.absolute_timeout,
+        ))
         .cookie(auth::expired_cookie(CHALLENGE_COOKIE))
         .cookie(auth::expired_cookie(csrf::COOKIE));
     Ok(if json {
@@ -175,7 +201,11 @@ pub async fn enrol_page(
         .run(move |conn| {
             let required = crate::identity::policy::must_enrol_mfa(conn, &user)?;
             if totp::is_enrolled(conn, user.id)? {
-                return Ok::<_, AppError>((required, None, recovery_codes::remaining(conn, user.id)?));
+                return Ok::<_, AppError>((
+                    required,
+                    None,
+                    recovery_codes::remaining(conn, user.id)?,
+                ));
             }
             let enrolment = totp::resume_or_begin_enrolment(conn, &vault, &user, &issuer)?;
             Ok((
@@ -231,7 +261,13 @@ pub async fn confirm_enrolment(
         }
         Err(other) => return Err(other.into()),
     };
-    show_codes(&state, &signed_in, &csrf, codes, "/account?notice=mfa_enabled")
+    show_codes(
+        &state,
+        &signed_in,
+        &csrf,
+        codes,
+        "/account?notice=mfa_enabled",
+    )
 }
 
 pub async fn regenerate_codes(
@@ -252,16 +288,24 @@ pub async fn regenerate_codes(
             let codes = recovery_codes::generate(conn, user_id)?;
             audit::record(
                 conn,
-                &Event::new(Actor::User(user_id), "mfa.recovery_codes_regenerated", Outcome::Success)
-                    .client(&client),
+                &Event::new(
+                    Actor::User(user_id),
+                    "mfa.recovery_codes_regenerated",
+                    Outcome::Success,
+                )
+                .client(&client),
             )?;
             Ok::<_, IdentityError>(codes)
         })
         .await;
     match result {
         Ok(codes) => show_codes(&state, &signed_in, &csrf, codes, "/account"),
-        Err(IdentityError::Totp(TotpError::InvalidCode)) => Ok(pages::see_other("/account/mfa?error=invalid").finish()),
-        Err(IdentityError::Totp(TotpError::Reused)) => Ok(pages::see_other("/account/mfa?error=reused").finish()),
+        Err(IdentityError::Totp(TotpError::InvalidCode)) => {
+            Ok(pages::see_other("/account/mfa?error=invalid").finish())
+        }
+        Err(IdentityError::Totp(TotpError::Reused)) => {
+            Ok(pages::see_other("/account/mfa?error=reused").finish())
+        }
         Err(other) => Err(other.into()),
     }
 }

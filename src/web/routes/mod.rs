@@ -11,8 +11,8 @@ mod mfa;
 mod password_reset;
 mod security_policy;
 mod setup;
-mod team;
 mod sign_in;
+mod team;
 
 use actix_web::{guard, web};
 
@@ -34,13 +34,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/login/mfa")
                 .route(web::get().to(mfa::challenge_page))
-                .route(web::post().guard(guard::fn_guard(is_json)).to(mfa::submit_challenge_json))
+                .route(
+                    web::post()
+                        .guard(guard::fn_guard(is_json))
+                        .to(mfa::submit_challenge_json),
+                )
                 .route(web::post().to(mfa::submit_challenge)),
         )
         .service(web::resource("/account/mfa").route(web::get().to(mfa::enrol_page)))
-        .service(web::resource("/account/mfa/confirm").route(web::post().to(mfa::confirm_enrolment)))
         .service(
-            web::resource("/account/mfa/recovery-codes").route(web::post().to(mfa::regenerate_codes)),
+            web::resource("/account/mfa/confirm").route(web::post().to(mfa::confirm_enrolment)),
+        )
+        .service(
+            web::resource("/account/mfa/recovery-codes")
+                .route(web::post().to(mfa::regenerate_codes)),
         )
         .service(web::resource("/logout").route(web::post().to(sign_in::sign_out)))
         .service(web::resource("/account").route(web::get().to(account::page)))
@@ -50,14 +57,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(account::revoke_other_sessions)),
         )
         .service(
-            web::resource("/account/sessions/{id}/revoke").route(web::post().to(account::revoke_session)),
+            web::resource("/account/sessions/{id}/revoke")
+                .route(web::post().to(account::revoke_session)),
         )
         .service(
             web::resource("/settings/security")
                 .route(web::get().to(security_policy::page))
                 .route(web::post().to(security_policy::save)),
         )
-        .service(web::resource("/keys").route(web::get().to(keys::page)).route(web::post().to(keys::create)))
+        .service(
+            web::resource("/keys")
+                .route(web::get().to(keys::page))
+                .route(web::post().to(keys::create)),
+        )
         .service(web::resource("/keys/{id}/rotate").route(web::post().to(keys::rotate)))
         .service(web::resource("/keys/{id}/revoke").route(web::post().to(keys::revoke)))
         .service(
@@ -71,15 +83,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(api::remove_member)),
                 )
                 .service(web::resource("/sessions").route(web::get().to(api::sessions)))
-                .service(web::resource("/sessions/{id}").route(web::delete().to(api::revoke_session)))
-                .service(web::resource("/keys").route(web::get().to(api::keys)).route(web::post().to(api::create)))
+                .service(
+                    web::resource("/sessions/{id}").route(web::delete().to(api::revoke_session)),
+                )
+                .service(
+                    web::resource("/keys")
+                        .route(web::get().to(api::keys))
+                        .route(web::post().to(api::create)),
+                )
                 .service(web::resource("/keys/{id}").route(web::delete().to(api::revoke)))
                 .service(web::resource("/keys/{id}/rotate").route(web::post().to(api::rotate))),
         )
         .service(web::resource("/team").route(web::get().to(team::page)))
         .service(web::resource("/team/invitations").route(web::post().to(team::invite)))
         .service(
-            web::resource("/team/invitations/{id}/revoke").route(web::post().to(team::revoke_invitation)),
+            web::resource("/team/invitations/{id}/revoke")
+                .route(web::post().to(team::revoke_invitation)),
         )
         .service(web::resource("/team/members/{id}/role").route(web::post().to(team::change_role)))
         .service(web::resource("/team/members/{id}/remove").route(web::post().to(team::remove)))

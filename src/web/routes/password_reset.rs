@@ -44,11 +44,18 @@ pub async fn request(
     let client = client_info(&req);
     let issued = state
         .db
-        .run(move |conn| account::request_reset(conn, &form.email, ttl, &client).map_err(AppError::from))
+        .run(move |conn| {
+            account::request_reset(conn, &form.email, ttl, &client).map_err(AppError::from)
+        })
         .await?;
     if let Some((user, link)) = issued {
         let url = format!("{}/setup/{}", state.config.base_url(), link.expose());
-        let email = messages::password_reset(&user.email, &state.config.server_name, &url, ttl.as_secs() / 60);
+        let email = messages::password_reset(
+            &user.email,
+            &state.config.server_name,
+            &url,
+            ttl.as_secs() / 60,
+        );
         mail::deliver(&state, &email).await;
     }
     Ok(pages::see_other("/login?notice=reset_sent").finish())

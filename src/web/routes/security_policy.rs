@@ -49,7 +49,12 @@ pub async fn page(
         .await?;
     pages::html(
         &PolicyPage {
-            layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/settings/security"),
+            layout: Layout::signed_in(
+                &state.config.server_name,
+                &csrf,
+                &caller.caller,
+                "/settings/security",
+            ),
             roles: Role::ALL
                 .iter()
                 .map(|r| RoleChoice {
@@ -99,9 +104,13 @@ pub async fn save(
                 policy::set_mfa_required_roles(conn, &roles, by)?;
                 audit::record(
                     conn,
-                    &Event::new(Actor::User(by), "policy.mfa_roles_changed", Outcome::Success)
-                        .client(&client)
-                        .details(json!({ "from": before, "to": roles })),
+                    &Event::new(
+                        Actor::User(by),
+                        "policy.mfa_roles_changed",
+                        Outcome::Success,
+                    )
+                    .client(&client)
+                    .details(json!({ "from": before, "to": roles })),
                 )
             })
             .map_err(AppError::from)

@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::identity::sign_in::{self, SignInOutcome};
 use crate::identity::IdentityError;
+use crate::identity::sign_in::{self, SignInOutcome};
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::{self, SESSION_COOKIE, SignedIn};
@@ -56,9 +56,9 @@ pub async fn page(
     let notice = match messages.notice.as_deref() {
         Some("setup_complete") => Some("Your password is set. Sign in to continue."),
         Some("signed_out") => Some("You have signed out."),
-        Some("reset_sent") => Some(
-            "If an account uses that email, a link to choose a new password is on its way.",
-        ),
+        Some("reset_sent") => {
+            Some("If an account uses that email, a link to choose a new password is on its way.")
+        }
         _ => None,
     };
     pages::html(
@@ -78,8 +78,12 @@ pub async fn submit_form(
 ) -> Result<HttpResponse, AppError> {
     let outcome = match attempt(&req, &state, form).await {
         Ok(outcome) => outcome,
-        Err(IdentityError::InvalidCredentials) => return Ok(pages::see_other("/login?error=invalid").finish()),
-        Err(IdentityError::Throttled { .. }) => return Ok(pages::see_other("/login?error=throttled").finish()),
+        Err(IdentityError::InvalidCredentials) => {
+            return Ok(pages::see_other("/login?error=invalid").finish());
+        }
+        Err(IdentityError::Throttled { .. }) => {
+            return Ok(pages::see_other("/login?error=throttled").finish());
+        }
         Err(IdentityError::Password(crate::identity::PasswordError::Busy)) => {
             return Ok(pages::see_other("/login?error=busy").finish());
         }
@@ -87,12 +91,18 @@ pub async fn submit_form(
     };
     Ok(match outcome {
         SignInOutcome::SignedIn { session, .. } => pages::see_other("/")
-            .cookie(auth::session_cookie(&session, state.config.session.absolute_timeout))
+            .cookie(auth::session_cookie(
+                &session,
+                state.config.session.absolute_timeout,
+            ))
             // A new session gets a new CSRF token too.
             .cookie(auth::expired_cookie(csrf::COOKIE))
             .finish(),
         SignInOutcome::SecondFactorRequired { challenge } => pages::see_other("/login/mfa")
-            .cookie(mfa::challenge_cookie(&challenge, state.config.session.mfa_challenge_ttl))
+            .cookie(mfa::challenge_cookie(
+                &challenge,
+                state.config.session.mfa_challenge_ttl,
+            ))
             .finish(),
     })
 }
@@ -106,10 +116,16 @@ pub async fn submit_json(
 ) -> Result<HttpResponse, AppError> {
     Ok(match attempt(&req, &state, body.into_inner()).await? {
         SignInOutcome::SignedIn { user, session } => HttpResponse::Ok()
-            .cookie(auth::session_cookie(&session, state.config.session.absolute_timeout))
+            .cookie(auth::session_cookie(
+                &session,
+                state.config.session.absolute_timeout,
+            ))
             .json(json!({ "user": user, "session_expires_at": rfc3339(session.expires_at) })),
         SignInOutcome::SecondFactorRequired { challenge } => HttpResponse::Ok()
-            .cookie(mfa::challenge_cookie(&challenge, state.config.session.mfa_challenge_ttl))
+            .cookie(mfa::challenge_cookie(
+                &challenge,
+                state.config.session.mfa_challenge_ttl,
+            ))
             .json(json!({ "second_factor_required": true, "next": "/login/mfa" })),
     })
 }

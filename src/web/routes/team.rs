@@ -22,9 +22,15 @@ use crate::web::step_up;
 
 const NOTICES: &[(&str, &str)] = &[
     ("invited", "Invitation sent."),
-    ("awaiting_approval", "Requested. An Owner other than you must approve it; all Owners have been told."),
+    (
+        "awaiting_approval",
+        "Requested. An Owner other than you must approve it; all Owners have been told.",
+    ),
     ("role_changed", "Role changed."),
-    ("removed", "Member removed. Their sessions and API keys no longer work."),
+    (
+        "removed",
+        "Member removed. Their sessions and API keys no longer work.",
+    ),
     ("revoked", "Invitation revoked."),
     ("approved", "Approved."),
     ("rejected", "Rejected."),
@@ -96,7 +102,14 @@ pub async fn page(
     csrf: CsrfToken,
     messages: web::Query<Messages>,
 ) -> Result<HttpResponse, AppError> {
-    render(&state, &caller.caller, &csrf, pages::flash(messages.notice.as_deref(), NOTICES), None).await
+    render(
+        &state,
+        &caller.caller,
+        &csrf,
+        pages::flash(messages.notice.as_deref(), NOTICES),
+        None,
+    )
+    .await
 }
 
 async fn render(
@@ -119,7 +132,10 @@ async fn render(
     let me = &caller.user;
     let can_manage = caller.can(Capability::TeamManage);
     let can_approve = caller.can(Capability::RoleGrantsApprove);
-    let owners = members.iter().filter(|m| m.user.role == Role::Owner).count();
+    let owners = members
+        .iter()
+        .filter(|m| m.user.role == Role::Owner)
+        .count();
     let page = TeamPage {
         layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/team"),
         members: members
@@ -160,7 +176,10 @@ async fn render(
             .collect(),
         roles: Role::ALL
             .iter()
-            .map(|r| RoleOption { value: r.as_str(), label: r.to_string() })
+            .map(|r| RoleOption {
+                value: r.as_str(),
+                label: r.to_string(),
+            })
             .collect(),
         can_manage,
         step_up: me.role == Role::Owner && owners == 1,
@@ -203,7 +222,10 @@ pub async fn invite(
     let email = form.email.clone();
     let outcome: InviteOutcome = state
         .db
-        .run(move |conn| team::invite(conn, &inviter, &email, role, ttl, stepped_up, &client).map_err(AppError::from))
+        .run(move |conn| {
+            team::invite(conn, &inviter, &email, role, ttl, stepped_up, &client)
+                .map_err(AppError::from)
+        })
         .await?;
     if outcome.grant.is_some() {
         ask_owners_to_approve(&state, &actor, &outcome.invitation.email, role).await?;
@@ -212,10 +234,21 @@ pub async fn invite(
     if role.is_privileged() {
         tell_owners_of_grant(&state, &actor, &outcome.invitation.email, role).await?;
     }
-    let link = outcome.link_token.expect("an approved invitation carries its link");
+    let link = outcome
+        .link_token
+        .expect("an approved invitation carries its link");
     let shown = send_invitation(&state, &actor, &outcome.invitation, &link).await;
     match shown {
-        Some(new_link) => render(&state, &caller.caller, &csrf, Some("Invitation created."), Some(new_link)).await,
+        Some(new_link) => {
+            render(
+                &state,
+                &caller.caller,
+                &csrf,
+                Some("Invitation created."),
+                Some(new_link),
+            )
+            .await
+        }
         None => Ok(pages::see_other("/team?notice=invited").finish()),
     }
 }
@@ -249,10 +282,18 @@ async fn send_invitation(
 }
 
 async fn owners(state: &AppState) -> Result<Vec<User>, AppError> {
-    state.db.run(|conn| user::owners(conn).map_err(AppError::from)).await
+    state
+        .db
+        .run(|conn| user::owners(conn).map_err(AppError::from))
+        .await
 }
 
-async fn ask_owners_to_approve(state: &AppState, requester: &User, subject: &str, role: Role) -> Result<(), AppError> {
+async fn ask_owners_to_approve(
+    state: &AppState,
+    requester: &User,
+    subject: &str,
+    role: Role,
+) -> Result<(), AppError> {
     let review = format!("{}/team", state.config.base_url());
     for owner in owners(state).await?.into_iter().filter(|o| o.active) {
         let email = messages::role_grant_requested(
@@ -268,9 +309,20 @@ async fn ask_owners_to_approve(state: &AppState, requester: &User, subject: &str
     Ok(())
 }
 
-async fn tell_owners_of_grant(state: &AppState, actor: &User, subject: &str, role: Role) -> Result<(), AppError> {
+async fn tell_owners_of_grant(
+    state: &AppState,
+    actor: &User,
+    subject: &str,
+    role: Role,
+) -> Result<(), AppError> {
     for owner in owners(state).await?.into_iter().filter(|o| o.active) {
-        let email = messages::role_granted(&owner.email, &state.config.server_name, &actor.email, subject, role);
+        let email = messages::role_granted(
+            &owner.email,
+            &state.config.server_name,
+            &actor.email,
+            subject,
+            role,
+        );
         mail::deliver(state, &email).await;
     }
     Ok(())
@@ -300,7 +352,10 @@ pub async fn change_role(
     let by = actor.clone();
     let change = state
         .db
-        .run(move |conn| team::change_role(conn, &by, member_id, role, stepped_up, &client).map_err(AppError::from))
+        .run(move |conn| {
+            team::change_role(conn, &by, member_id, role, stepped_up, &client)
+                .map_err(AppError::from)
+        })
         .await?;
     match change {
         RoleChange::Pending { .. } => {
@@ -341,7 +396,9 @@ pub async fn remove(
     let member_id = member.into_inner();
     state
         .db
-        .run(move |conn| team::remove_member(conn, &actor, member_id, &client).map_err(AppError::from))
+        .run(move |conn| {
+            team::remove_member(conn, &actor, member_id, &client).map_err(AppError::from)
+        })
         .await?;
     Ok(pages::see_other("/team?notice=removed").finish())
 }
@@ -384,10 +441,22 @@ pub async fn approve(
             tell_owners_of_grant(&state, &approver, &member.email, member.role).await?;
             Ok(pages::see_other("/team?notice=approved").finish())
         }
-        GrantApplied::Invitation { invitation, link_token } => {
+        GrantApplied::Invitation {
+            invitation,
+            link_token,
+        } => {
             tell_owners_of_grant(&state, &approver, &invitation.email, invitation.role()).await?;
             match send_invitation(&state, &approver, &invitation, &link_token).await {
-                Some(new_link) => render(&state, &caller.caller, &csrf, Some("Approved."), Some(new_link)).await,
+                Some(new_link) => {
+                    render(
+                        &state,
+                        &caller.caller,
+                        &csrf,
+                        Some("Approved."),
+                        Some(new_link),
+                    )
+                    .await
+                }
                 None => Ok(pages::see_other("/team?notice=approved").finish()),
             }
         }

@@ -67,7 +67,7 @@ pub async fn sign_in(
         None => (None, None),
     };
     let verified = passwords.verify(password, stored).await?;
-    let throttle_policy = policy.throttle.clone();
+    let throttle_policy = policy.throttle;
     let Some(user) = user.filter(|_| verified) else {
         // One line per failure, in a fixed shape that fail2ban can match.
         tracing::warn!(client_ip = %address, account = %email, "authentication failure");

@@ -427,29 +427,34 @@ fn request_grant(
     Ok(id)
 }
 
+/// A role grant as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = role_grants)]
+struct GrantRecord {
+    id: Uuid,
+    user_id: Option<Uuid>,
+    invitation_id: Option<Uuid>,
+    role: String,
+    requested_by: Uuid,
+    requested_at: OffsetDateTime,
+    status: String,
+}
+
+impl GrantRecord {
+    fn role(&self) -> Role {
+        self.role.parse().unwrap_or(Role::Admin)
+    }
+}
+
 pub fn pending_grants(conn: &mut PgConnection) -> QueryResult<Vec<PendingGrant>> {
-    let rows: Vec<(
-        Uuid,
-        Option<Uuid>,
-        Option<Uuid>,
-        String,
-        Uuid,
-        OffsetDateTime,
-    )> = role_grants::table
+    let records: Vec<GrantRecord> = role_grants::table
         .filter(role_grants::status.eq("pending"))
         .order(role_grants::requested_at.asc())
-        .select((
-            role_grants::id,
-            role_grants::user_id,
-            role_grants::invitation_id,
-            role_grants::role,
-            role_grants::requested_by,
-            role_grants::requested_at,
-        ))
+        .select(GrantRecord::as_select())
         .load(conn)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, member, invitation, role, requested_by, requested_at) in rows {
-        let subject_email = match (member, invitation) {
+    let mut out = Vec::with_capacity(records.len());
+    for grant in records {
+        let subject_email = match (grant.user_id, grant.invitation_id) {
             (Some(member), _) => user::find(conn, member)?.map(|u| u.email),
             (None, Some(inv)) => invitations::table
                 .find(inv)
@@ -458,16 +463,16 @@ pub fn pending_grants(conn: &mut PgConnection) -> QueryResult<Vec<PendingGrant>>
                 .optional()?,
             (None, None) => None,
         };
-        let requester = user::find(conn, requested_by)?;
+        let requester = user::find(conn, grant.requested_by)?;
         if let (Some(subject_email), Some(requester)) = (subject_email, requester) {
             out.push(PendingGrant {
-                id,
+                id: grant.id,
                 subject_email,
-                role: role.parse().unwrap_or(Role::Admin),
-                requested_by,
+                role: grant.role(),
+                requested_by: grant.requested_by,
                 requested_by_email: requester.email,
-                requested_at,
-                for_invitation: invitation.is_some(),
+                requested_at: grant.requested_at,
+                for_invitation: grant.invitation_id.is_some(),
             });
         }
     }
@@ -501,26 +506,16 @@ fn decide(
     client: &ClientInfo,
 ) -> Result<Option<GrantApplied>, TeamError> {
     conn.transaction(|conn| {
-        let (member, invitation, role, requested_by, status): (
-            Option<Uuid>,
-            Option<Uuid>,
-            String,
-            Uuid,
-            String,
-        ) = role_grants::table
+        let grant: GrantRecord = role_grants::table
             .find(grant_id)
-            .select((
-                role_grants::user_id,
-                role_grants::invitation_id,
-                role_grants::role,
-                role_grants::requested_by,
-                role_grants::status,
-            ))
+            .select(GrantRecord::as_select())
             .for_update()
             .first(conn)
             .optional()?
             .ok_or(TeamError::GrantNotPending)?;
-        if status != "pending" {
+        let (member, invitation, requested_by) =
+            (grant.user_id, grant.invitation_id, grant.requested_by);
+        if grant.status != "pending" {
             return Err(TeamError::GrantNotPending);
         }
         if approver.role != Role::Owner {
@@ -529,7 +524,7 @@ fn decide(
         if approver.id == requested_by {
             return Err(TeamError::SameApprover);
         }
-        let role: Role = role.parse().unwrap_or(Role::Admin);
+        let role = grant.role();
         diesel::update(role_grants::table.find(grant_id))
             .set((
                 role_grants::status.eq(if approve { "approved" } else { "rejected" }),

@@ -1,8 +1,9 @@
 //! HTTP benchmark of the real `outpost serve` binary (release build) on loopback.
 //!
 //! Reports, in one run against one throwaway database:
-//! - requests/s of the signed-in overview page next to `/healthz` (rounds alternate
-//!   A B A B so machine drift affects both), and their ratio;
+//! - requests/s of the signed-in overview page and of API-key-authenticated
+//!   `GET /api/v1/me` next to `/healthz` (rounds alternate, so machine drift affects
+//!   all three), and their ratios;
 //! - sign-in latency with the production Argon2id parameters: success, a wrong
 //!   password, and an unknown email (the last two should match, so timing does not
 //!   reveal which accounts exist);
@@ -19,8 +20,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use outpost::identity::api_keys::{self, NewKey};
+use outpost::identity::{Role, user};
 use support::browser::Browser;
 use support::pg::TestDb;
+use support::totp_device::TotpDevice;
+use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -77,7 +82,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 /// Requests/s over `duration` with `concurrency` keep-alive connections.
 async fn throughput(
     url: &str,
-    cookie: Option<&str>,
+    header: Option<(&str, &str)>,
     concurrency: usize,
     duration: Duration,
 ) -> f64 {
@@ -88,13 +93,13 @@ async fn throughput(
         .map(|_| {
             let client = reqwest::Client::new();
             let url = url.to_owned();
-            let cookie = cookie.map(str::to_owned);
+            let header = header.map(|(n, v)| (n.to_owned(), v.to_owned()));
             let done = Arc::clone(&done);
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let mut request = client.get(&url);
-                    if let Some(c) = &cookie {
-                        request = request.header("cookie", c);
+                    if let Some((name, value)) = &header {
+                        request = request.header(name, value);
                     }
                     let response = request.send().await.expect("request");
                     assert_eq!(response.status(), 200, "{url}");
@@ -131,6 +136,19 @@ async fn sign_in_latency_ms(
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     median(&mut samples)
+}
+
+/// A Developer's key holding every capability of the role.
+fn api_key(db: &TestDb) -> String {
+    let mut conn = db.conn();
+    let developer = user::create(&mut conn, "ci@example.com", Role::Developer).expect("developer");
+    let new = NewKey {
+        name: "bench".into(),
+        capabilities: Role::Developer.capabilities(),
+        expires_at: None,
+    };
+    let (_, secret) = api_keys::create(&mut conn, &developer, new).expect("api key");
+    secret.expose().to_owned()
 }
 
 fn median(samples: &mut [f64]) -> f64 {
@@ -178,29 +196,50 @@ async fn main() {
             .status(),
         303
     );
+    // Owners must enrol a second factor before the dashboard opens.
+    let enrol = browser
+        .get("/account/mfa")
+        .await
+        .text()
+        .await
+        .expect("enrolment page");
+    let device = TotpDevice::from_page(&enrol, Uuid::nil());
+    let code = device.current();
+    let confirmed = browser
+        .submit(
+            "/account/mfa",
+            "/account/mfa/confirm",
+            &[("code", code.as_str())],
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200, "enrolment");
     let cookie = format!(
         "__Host-outpost-session={}",
         browser.cookie("__Host-outpost-session").expect("session")
     );
+    let bearer = format!("Bearer {}", api_key(&db));
 
     let health_url = format!("{base}/healthz");
     let overview_url = format!("{base}/");
-    // Warm-up, then alternating rounds.
-    throughput(&health_url, None, concurrency, Duration::from_millis(500)).await;
-    throughput(
-        &overview_url,
-        Some(&cookie),
-        concurrency,
-        Duration::from_millis(500),
-    )
-    .await;
-    let (mut health, mut overview, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let me_url = format!("{base}/api/v1/me");
+    let session = Some(("cookie", cookie.as_str()));
+    let key = Some(("authorization", bearer.as_str()));
+    // Warm-up, then alternating rounds: drift on the machine hits all three alike.
+    let warm = Duration::from_millis(500);
+    throughput(&health_url, None, concurrency, warm).await;
+    throughput(&overview_url, session, concurrency, warm).await;
+    throughput(&me_url, key, concurrency, warm).await;
+    let (mut health, mut overview, mut me) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut overview_ratio, mut me_ratio) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let h = throughput(&health_url, None, concurrency, window).await;
-        let o = throughput(&overview_url, Some(&cookie), concurrency, window).await;
+        let o = throughput(&overview_url, session, concurrency, window).await;
+        let m = throughput(&me_url, key, concurrency, window).await;
         health.push(h);
         overview.push(o);
-        ratios.push(o / h);
+        me.push(m);
+        overview_ratio.push(o / h);
+        me_ratio.push(m / h);
     }
     let loaded_rss = rss_kib(server.child.id(), "VmHWM:");
 
@@ -219,7 +258,15 @@ async fn main() {
         "  / signed-in overview      {:>9.0} req/s (median)",
         median(&mut overview)
     );
-    println!("  overview / healthz ratio  {:>9.3}", median(&mut ratios));
+    println!(
+        "  overview / healthz ratio  {:>9.3}",
+        median(&mut overview_ratio)
+    );
+    println!(
+        "  /api/v1/me with API key   {:>9.0} req/s (median)",
+        median(&mut me)
+    );
+    println!("  api/me / healthz ratio    {:>9.3}", median(&mut me_ratio));
     println!("  sign-in, success          {success:>9.1} ms (median of 15)");
     println!("  sign-in, wrong password   {wrong:>9.1} ms (median of 15)");
     println!("  sign-in, unknown email    {unknown:>9.1} ms (median of 15)");

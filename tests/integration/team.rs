@@ -64,15 +64,43 @@ async fn an_invitee_joins_by_the_emailed_link_and_signs_in() {
         "an invitation works once"
     );
 
+    // The Owner now requires two-factor sign-in for Developers too.
+    let policy = owner
+        .browser
+        .submit(
+            "/settings/security",
+            "/settings/security",
+            &[("mfa_developer", "on")],
+        )
+        .await;
     assert_eq!(
-        newcomer
-            .sign_in("new.dev@example.com", PASSWORD)
-            .await
-            .headers()["location"],
-        "/"
+        policy.headers()["location"],
+        "/settings/security?notice=saved"
     );
+
+    let signed_in = newcomer.sign_in("new.dev@example.com", PASSWORD).await;
+    assert_eq!(signed_in.headers()["location"], "/");
+    assert_eq!(
+        newcomer.get("/").await.headers()["location"],
+        "/account/mfa",
+        "must enrol first"
+    );
+    let device = app
+        .enrol_mfa(&newcomer, app.user_id("new.dev@example.com"))
+        .await;
     assert_eq!(newcomer.get("/").await.status(), 200);
     assert_eq!(role_of(&app, "new.dev@example.com"), Role::Developer);
+
+    // From now on their sign-in takes the second step.
+    let later = app.browser();
+    let first_step = later.sign_in("new.dev@example.com", PASSWORD).await;
+    assert_eq!(first_step.headers()["location"], "/login/mfa");
+    let code = device.fresh(&app.db);
+    let done = later
+        .submit("/login/mfa", "/login/mfa", &[("code", code.as_str())])
+        .await;
+    assert_eq!(done.headers()["location"], "/");
+    assert_eq!(later.get("/").await.status(), 200);
     let actions: Vec<String> = app.audit().into_iter().map(|(a, _)| a).collect();
     assert!(
         actions.contains(&"team.invited".into())

@@ -12,7 +12,8 @@ use super::session::{self, NewSession, SessionPolicy};
 use super::throttle::{self, Subject, ThrottlePolicy};
 use super::totp::{self, TotpError};
 use super::{
-    ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, recovery_codes, setup_link,
+    ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, recovery_codes,
+    setup_link, team,
 };
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::db::Db;
@@ -230,6 +231,27 @@ pub async fn complete_setup(
             )?;
             Ok(user)
         })
+    })
+    .await
+}
+
+/// Joins through an invitation: the link is checked before the (expensive) hash and
+/// spent atomically with the new account's creation.
+pub async fn join(
+    db: &Db,
+    passwords: &Arc<Passwords>,
+    link_token: SecretString,
+    new_password: SecretString,
+    client: ClientInfo,
+) -> Result<User, IdentityError> {
+    password::check_policy(new_password.expose())?;
+    let probe = link_token.clone();
+    db.run(move |conn| team::inspect_invitation(conn, probe.expose()).map_err(IdentityError::from))
+        .await?;
+    let hash = passwords.hash(new_password).await?;
+    db.run(move |conn| {
+        team::accept_invitation(conn, link_token.expose(), &hash, &client)
+            .map_err(IdentityError::from)
     })
     .await
 }

@@ -51,6 +51,20 @@ pub enum TeamError {
     Db(#[from] diesel::result::Error),
 }
 
+impl TeamError {
+    /// Refusals by the team rules, as opposed to bad input or missing things.
+    pub fn is_denial(&self) -> bool {
+        matches!(
+            self,
+            TeamError::AdminLimit
+                | TeamError::OwnAccount
+                | TeamError::StepUpRequired
+                | TeamError::SameApprover
+                | TeamError::LastOwner
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Member {
     pub user: User,
@@ -119,6 +133,22 @@ pub enum GrantApplied {
         invitation: Invitation,
         link_token: SecretString,
     },
+}
+
+/// Everything the team page and `GET /api/v1/team` show.
+#[derive(Debug, Serialize)]
+pub struct TeamOverview {
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+    pub pending_role_grants: Vec<PendingGrant>,
+}
+
+pub fn overview(conn: &mut PgConnection) -> QueryResult<TeamOverview> {
+    Ok(TeamOverview {
+        members: members(conn)?,
+        invitations: open_invitations(conn)?,
+        pending_role_grants: pending_grants(conn)?,
+    })
 }
 
 pub fn members(conn: &mut PgConnection) -> QueryResult<Vec<Member>> {

@@ -5,9 +5,8 @@ use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
 
-use super::AppState;
 use super::error::AppError;
 use super::middleware::RequestId;
 use crate::identity::session::{self, ActiveSession, NewSession};
@@ -35,12 +34,12 @@ impl FromRequest for SignedIn {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let state = super::app_state(req);
         let token = req
             .cookie(SESSION_COOKIE)
             .map(|c| SecretString::new(c.value()));
         Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::Internal("app state missing".into()))?;
+            let state = state?;
             let token = token.ok_or(AppError::LoginRequired)?;
             let policy = state.session_policy();
             let probe = token.clone();

@@ -83,6 +83,10 @@ impl FromRequest for CsrfToken {
     }
 }
 
+/// The body of a form that carries nothing but its CSRF token (sign out, revoke, …).
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
+
 /// A urlencoded form body of type `T`, admitted only with a valid CSRF token.
 #[derive(Debug)]
 pub struct CsrfForm<T>(pub T);

@@ -80,10 +80,7 @@ impl<C: RequiredCapability + 'static> FromRequest for Authorized<C> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| AppError::Internal("app state missing".into()))?;
+            let state = super::app_state(&req)?;
             let caller = resolve(&req, &state).await?;
             let needed = C::CAPABILITY;
             if !caller.can(needed) {
@@ -121,10 +118,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| AppError::Internal("app state missing".into()))?;
+            let state = super::app_state(&req)?;
             resolve(&req, &state).await
         })
     }

@@ -80,6 +80,13 @@ impl AppState {
     }
 }
 
+/// The application state, for extractors (handlers take `web::Data<AppState>`).
+pub fn app_state(req: &actix_web::HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal("app state missing".into()))
+}
+
 /// Extra routes mounted beside the real ones (tests use this for fault injection).
 pub type ExtraRoutes = fn(&mut web::ServiceConfig);
 

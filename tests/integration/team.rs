@@ -334,4 +334,10 @@ async fn admins_cannot_touch_owners_and_nobody_acts_on_themselves() {
         .await;
     assert_eq!(self_demote.status(), 403);
     assert_eq!(role_of(&app, "owner@example.com"), Role::Owner);
+    let denied = app
+        .audit()
+        .into_iter()
+        .filter(|(a, o)| a == "access.denied" && o == "denied")
+        .count();
+    assert_eq!(denied, 2, "both refusals audited");
 }

@@ -199,19 +199,7 @@ impl TestApp {
 
     /// A fresh API key for the member, with the given capabilities.
     pub fn api_key(&self, member: Uuid, capabilities: &[Capability]) -> String {
-        let mut conn = self.db.conn();
-        let owner = user::find(&mut conn, member).unwrap().unwrap();
-        let (_, secret) = api_keys::create(
-            &mut conn,
-            &owner,
-            api_keys::NewKey {
-                name: "test".into(),
-                capabilities: capabilities.to_vec(),
-                expires_at: None,
-            },
-        )
-        .expect("create api key");
-        secret.expose().to_owned()
+        create_api_key(&self.db, member, capabilities)
     }
 
     /// Audit actions recorded so far, oldest first, with their outcomes.
@@ -224,6 +212,19 @@ impl TestApp {
             .load(&mut self.db.conn())
             .unwrap()
     }
+}
+
+/// Creates an API key for `member` straight through the domain function.
+pub fn create_api_key(db: &TestDb, member: Uuid, capabilities: &[Capability]) -> String {
+    let mut conn = db.conn();
+    let owner = user::find(&mut conn, member).unwrap().unwrap();
+    let new = api_keys::NewKey {
+        name: "test".into(),
+        capabilities: capabilities.to_vec(),
+        expires_at: None,
+    };
+    let (_, secret) = api_keys::create(&mut conn, &owner, new).expect("create api key");
+    secret.expose().to_owned()
 }
 
 impl Drop for TestApp {

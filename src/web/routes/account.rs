@@ -6,14 +6,16 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Event, Outcome};
-use crate::identity::{IdentityError, PasswordError, User, account, cap, session, totp};
+use crate::identity::{User, account, cap, session, totp};
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::client_info;
-use crate::web::csrf::{CsrfForm, CsrfToken};
+use crate::web::csrf::{CsrfForm, CsrfToken, NoFields};
 use crate::web::error::AppError;
 use crate::web::guard::Authorized;
 use crate::web::pages::{self, Layout};
+
+use super::password_form;
 
 const NOTICES: &[(&str, &str)] = &[
     (
@@ -24,18 +26,6 @@ const NOTICES: &[(&str, &str)] = &[
     ("others_ended", "You are now signed out everywhere else."),
     ("mfa_enabled", "Two-factor sign-in is on."),
 ];
-const ERRORS: &[(&str, &str)] = &[
-    ("wrong_password", "The current password is wrong."),
-    ("mismatch", "The two new passwords differ."),
-    ("too_short", "Use at least 12 characters."),
-    ("too_long", "Use at most 256 characters."),
-    (
-        "too_common",
-        "That password is among the most common ones. Choose another.",
-    ),
-    ("busy", "The server is busy. Try again in a few seconds."),
-];
-
 #[derive(Deserialize)]
 pub struct Messages {
     notice: Option<String>,
@@ -100,7 +90,7 @@ pub async fn page(
             mfa_enrolled,
             sessions,
             notice: pages::flash(messages.notice.as_deref(), NOTICES),
-            error: pages::flash(messages.error.as_deref(), ERRORS),
+            error: pages::flash(messages.error.as_deref(), password_form::MESSAGES),
         },
         &csrf,
     )
@@ -152,17 +142,12 @@ pub async fn change_password(
     .await;
     match result {
         Ok(()) => Ok(pages::see_other("/account?notice=password_changed").finish()),
-        Err(IdentityError::InvalidCredentials) => back("wrong_password"),
-        Err(IdentityError::Password(PasswordError::TooShort)) => back("too_short"),
-        Err(IdentityError::Password(PasswordError::TooLong)) => back("too_long"),
-        Err(IdentityError::Password(PasswordError::TooCommon)) => back("too_common"),
-        Err(IdentityError::Password(PasswordError::Busy)) => back("busy"),
-        Err(other) => Err(other.into()),
+        Err(error) => match password_form::code_for(&error) {
+            Some(code) => back(code),
+            None => Err(error.into()),
+        },
     }
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 pub async fn revoke_session(
     req: HttpRequest,

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::keys::{create_key, revoke_key, rotate_key};
+use super::team::run_as;
 use crate::identity::api_keys::{self, NewKey};
 use crate::identity::team::{self, RoleChange};
 use crate::identity::{Capability, Role, cap, session};
@@ -35,21 +36,11 @@ pub async fn team(
     state: web::Data<AppState>,
     _: Authorized<cap::TeamView>,
 ) -> Result<HttpResponse, AppError> {
-    let (members, invitations, grants) = state
+    let overview = state
         .db
-        .run(|conn| {
-            Ok::<_, AppError>((
-                team::members(conn)?,
-                team::open_invitations(conn)?,
-                team::pending_grants(conn)?,
-            ))
-        })
+        .run(|conn| team::overview(conn).map_err(AppError::from))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "members": members,
-        "invitations": invitations,
-        "pending_role_grants": grants,
-    })))
+    Ok(HttpResponse::Ok().json(overview))
 }
 
 #[derive(Deserialize)]
@@ -68,15 +59,11 @@ pub async fn invite(
     body: web::Json<InviteBody>,
 ) -> Result<HttpResponse, AppError> {
     let InviteBody { email, role } = body.into_inner();
-    let actor = caller.user().clone();
-    let client = client_info(&req);
     let ttl = state.config.session.invitation_ttl;
-    let outcome = state
-        .db
-        .run(move |conn| {
-            team::invite(conn, &actor, &email, role, ttl, false, &client).map_err(AppError::from)
-        })
-        .await?;
+    let outcome = run_as(&state, &req, caller.user(), move |conn, actor, client| {
+        team::invite(conn, actor, &email, role, ttl, false, client)
+    })
+    .await?;
     let status = if outcome.grant.is_some() {
         "awaiting_approval"
     } else {
@@ -106,15 +93,11 @@ pub async fn change_role(
     member: web::Path<Uuid>,
     body: web::Json<RoleBody>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = caller.user().clone();
-    let client = client_info(&req);
     let (member_id, role) = (member.into_inner(), body.role);
-    let change = state
-        .db
-        .run(move |conn| {
-            team::change_role(conn, &actor, member_id, role, false, &client).map_err(AppError::from)
-        })
-        .await?;
+    let change = run_as(&state, &req, caller.user(), move |conn, actor, client| {
+        team::change_role(conn, actor, member_id, role, false, client)
+    })
+    .await?;
     Ok(match change {
         RoleChange::Applied(user) => HttpResponse::Ok().json(json!({ "member": user })),
         RoleChange::Pending { grant } => HttpResponse::Accepted()
@@ -128,15 +111,11 @@ pub async fn remove_member(
     caller: Authorized<cap::TeamManage>,
     member: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = caller.user().clone();
-    let client = client_info(&req);
-    let member_id = member.into_inner();
-    state
-        .db
-        .run(move |conn| {
-            team::remove_member(conn, &actor, member_id, &client).map_err(AppError::from)
-        })
-        .await?;
+    let member = member.into_inner();
+    run_as(&state, &req, caller.user(), move |conn, actor, client| {
+        team::remove_member(conn, actor, member, client)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::identity::{IdentityError, PasswordError, password, team};
+use crate::identity::{sign_in, team};
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::client_info;
@@ -12,16 +12,7 @@ use crate::web::csrf::{CsrfForm, CsrfToken};
 use crate::web::error::AppError;
 use crate::web::pages::{self, Layout};
 
-const ERRORS: &[(&str, &str)] = &[
-    ("mismatch", "The two passwords differ."),
-    ("too_short", "Use at least 12 characters."),
-    ("too_long", "Use at most 256 characters."),
-    (
-        "too_common",
-        "That password is among the most common ones. Choose another.",
-    ),
-    ("busy", "The server is busy. Try again in a few seconds."),
-];
+use super::password_form;
 
 #[derive(Deserialize)]
 pub struct Messages {
@@ -62,7 +53,7 @@ pub async fn page(
             email: &invitation.email,
             role: invitation.role().to_string(),
             link_token: &link,
-            error: pages::flash(messages.error.as_deref(), ERRORS),
+            error: pages::flash(messages.error.as_deref(), password_form::MESSAGES),
         },
         &csrf,
     )
@@ -79,30 +70,19 @@ pub async fn accept(
     if form.password != form.confirm {
         return back("mismatch");
     }
-    match password::check_policy(form.password.expose()) {
-        Ok(()) => {}
-        Err(PasswordError::TooShort) => return back("too_short"),
-        Err(PasswordError::TooLong) => return back("too_long"),
-        Err(PasswordError::TooCommon) => return back("too_common"),
-        Err(other) => return Err(IdentityError::from(other).into()),
+    let joined = sign_in::join(
+        &state.db,
+        &state.passwords,
+        SecretString::new(link.clone()),
+        form.password,
+        client_info(&req),
+    )
+    .await;
+    if let Err(error) = joined {
+        return match password_form::code_for(&error) {
+            Some(code) => back(code),
+            None => Err(error.into()),
+        };
     }
-    // Check the link before paying for a password hash.
-    let probe = link.clone();
-    state
-        .db
-        .run(move |conn| team::inspect_invitation(conn, &probe).map_err(AppError::from))
-        .await?;
-    let hash = match state.passwords.hash(form.password).await {
-        Ok(hash) => hash,
-        Err(PasswordError::Busy) => return back("busy"),
-        Err(other) => return Err(IdentityError::from(other).into()),
-    };
-    let client = client_info(&req);
-    state
-        .db
-        .run(move |conn| {
-            team::accept_invitation(conn, &link, &hash, &client).map_err(AppError::from)
-        })
-        .await?;
     Ok(pages::see_other("/login?notice=setup_complete").finish())
 }

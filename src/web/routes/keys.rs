@@ -16,7 +16,7 @@ use crate::identity::{Capability, ClientInfo, IdentityError, User, cap};
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::client_info;
-use crate::web::csrf::{CsrfForm, CsrfToken};
+use crate::web::csrf::{CsrfForm, CsrfToken, NoFields};
 use crate::web::error::AppError;
 use crate::web::guard::{Authorized, Caller};
 use crate::web::pages::{self, Layout};
@@ -301,9 +301,6 @@ pub async fn rotate(
     )
     .await
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 pub async fn revoke(
     req: HttpRequest,

@@ -8,6 +8,7 @@ mod health;
 mod invite;
 mod keys;
 mod mfa;
+mod password_form;
 mod password_reset;
 mod security_policy;
 mod setup;

@@ -3,13 +3,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::identity::{IdentityError, PasswordError, setup_link, sign_in};
+use crate::identity::{setup_link, sign_in};
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth;
 use crate::web::csrf::{CsrfForm, CsrfToken};
 use crate::web::error::AppError;
 use crate::web::pages::{self, Layout};
+
+use super::password_form;
 
 #[derive(askama::Template)]
 #[template(path = "setup.html")]
@@ -44,15 +46,7 @@ pub async fn page(
         .db
         .run(move |conn| setup_link::inspect(conn, &probe))
         .await?;
-    let error = match messages.error.as_deref() {
-        Some("mismatch") => Some("The two passwords differ."),
-        Some("too_short") => Some("Use at least 12 characters."),
-        Some("too_long") => Some("Use at most 256 characters."),
-        Some("too_common") => Some("That password is among the most common ones. Choose another."),
-        Some("busy") => Some("The server is busy. Try again in a few seconds."),
-        Some(_) => Some("That did not work. Try again."),
-        None => None,
-    };
+    let error = pages::flash(messages.error.as_deref(), password_form::MESSAGES);
     pages::html(
         &SetupPage {
             layout: Layout::public(&state.config.server_name, &csrf),
@@ -86,10 +80,9 @@ pub async fn submit(
     .await;
     match result {
         Ok(_) => Ok(pages::see_other("/login?notice=setup_complete").finish()),
-        Err(IdentityError::Password(PasswordError::TooShort)) => back("too_short"),
-        Err(IdentityError::Password(PasswordError::TooLong)) => back("too_long"),
-        Err(IdentityError::Password(PasswordError::TooCommon)) => back("too_common"),
-        Err(IdentityError::Password(PasswordError::Busy)) => back("busy"),
-        Err(other) => Err(other.into()),
+        Err(error) => match password_form::code_for(&error) {
+            Some(code) => back(code),
+            None => Err(error.into()),
+        },
     }
 }

@@ -10,7 +10,7 @@ use crate::identity::sign_in::{self, SignInOutcome};
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::{self, SESSION_COOKIE, SignedIn};
-use crate::web::csrf::{self, CsrfForm, CsrfToken};
+use crate::web::csrf::{self, CsrfForm, CsrfToken, NoFields};
 use crate::web::error::AppError;
 use crate::web::pages::{self, Layout};
 
@@ -35,9 +35,6 @@ pub struct Credentials {
     email: String,
     password: SecretString,
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 pub async fn page(
     state: web::Data<AppState>,

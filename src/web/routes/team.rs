@@ -7,13 +7,16 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::identity::team::{self, GrantApplied, InviteOutcome, RoleChange};
-use crate::identity::{Capability, Role, User, cap, user};
+use diesel::PgConnection;
+
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::identity::team::{self, GrantApplied, InviteOutcome, RoleChange, TeamError};
+use crate::identity::{Capability, ClientInfo, Role, User, cap, user};
 use crate::notify::messages;
 use crate::secret::SecretString;
 use crate::web::AppState;
 use crate::web::auth::client_info;
-use crate::web::csrf::{CsrfForm, CsrfToken};
+use crate::web::csrf::{CsrfForm, CsrfToken, NoFields};
 use crate::web::error::AppError;
 use crate::web::guard::{Authorized, Caller};
 use crate::web::mail::{self, Delivery};
@@ -119,16 +122,15 @@ async fn render(
     notice: Option<&'static str>,
     new_link: Option<NewLink>,
 ) -> Result<HttpResponse, AppError> {
-    let (members, invitations, grants) = state
+    let overview = state
         .db
-        .run(|conn| {
-            Ok::<_, AppError>((
-                team::members(conn)?,
-                team::open_invitations(conn)?,
-                team::pending_grants(conn)?,
-            ))
-        })
+        .run(|conn| team::overview(conn).map_err(AppError::from))
         .await?;
+    let (members, invitations, grants) = (
+        overview.members,
+        overview.invitations,
+        overview.pending_role_grants,
+    );
     let me = &caller.user;
     let can_manage = caller.can(Capability::TeamManage);
     let can_approve = caller.can(Capability::RoleGrantsApprove);
@@ -216,17 +218,12 @@ pub async fn invite(
     let role = parse_role(&form.role)?;
     let actor = caller.user().clone();
     let stepped_up = step_up::verify(&state, &actor, form.password, form.code, &req).await?;
-    let client = client_info(&req);
     let ttl = state.config.session.invitation_ttl;
-    let inviter = actor.clone();
-    let email = form.email.clone();
-    let outcome: InviteOutcome = state
-        .db
-        .run(move |conn| {
-            team::invite(conn, &inviter, &email, role, ttl, stepped_up, &client)
-                .map_err(AppError::from)
-        })
-        .await?;
+    let email = form.email;
+    let outcome: InviteOutcome = run_as(&state, &req, &actor, move |conn, actor, client| {
+        team::invite(conn, actor, &email, role, ttl, stepped_up, client)
+    })
+    .await?;
     if outcome.grant.is_some() {
         ask_owners_to_approve(&state, &actor, &outcome.invitation.email, role).await?;
         return Ok(pages::see_other("/team?notice=awaiting_approval").finish());
@@ -347,16 +344,11 @@ pub async fn change_role(
     let role = parse_role(&form.role)?;
     let actor = caller.user().clone();
     let stepped_up = step_up::verify(&state, &actor, form.password, form.code, &req).await?;
-    let client = client_info(&req);
     let member_id = member.into_inner();
-    let by = actor.clone();
-    let change = state
-        .db
-        .run(move |conn| {
-            team::change_role(conn, &by, member_id, role, stepped_up, &client)
-                .map_err(AppError::from)
-        })
-        .await?;
+    let change = run_as(&state, &req, &actor, move |conn, actor, client| {
+        team::change_role(conn, actor, member_id, role, stepped_up, client)
+    })
+    .await?;
     match change {
         RoleChange::Pending { .. } => {
             let subject = subject_email(&state, member_id).await?;
@@ -381,8 +373,36 @@ async fn subject_email(state: &AppState, member_id: Uuid) -> Result<String, AppE
         .ok_or(AppError::NotFound)
 }
 
-#[derive(Deserialize)]
-pub struct NoFields {}
+/// Runs one team change as the caller, in the caller's name for the audit log. A change
+/// the team rules refuse (an Admin acting on an Owner, acting on oneself, approving
+/// one's own request, a missing re-authentication) is audited as a denial.
+pub(super) async fn run_as<T: Send + 'static>(
+    state: &AppState,
+    req: &HttpRequest,
+    actor: &User,
+    change: impl FnOnce(&mut PgConnection, &User, &ClientInfo) -> Result<T, TeamError> + Send + 'static,
+) -> Result<T, AppError> {
+    let actor = actor.clone();
+    let client = client_info(req);
+    let target = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
+    state
+        .db
+        .run(move |conn| match change(conn, &actor, &client) {
+            Ok(done) => Ok(done),
+            Err(refused) if refused.is_denial() => {
+                audit::record(
+                    conn,
+                    &Event::new(Actor::User(actor.id), "access.denied", Outcome::Denied)
+                        .target(target)
+                        .client(&client)
+                        .details(serde_json::json!({ "reason": refused.to_string() })),
+                )?;
+                Err(AppError::from(refused))
+            }
+            Err(other) => Err(AppError::from(other)),
+        })
+        .await
+}
 
 pub async fn remove(
     req: HttpRequest,
@@ -391,15 +411,11 @@ pub async fn remove(
     member: web::Path<Uuid>,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = caller.user().clone();
-    let client = client_info(&req);
-    let member_id = member.into_inner();
-    state
-        .db
-        .run(move |conn| {
-            team::remove_member(conn, &actor, member_id, &client).map_err(AppError::from)
-        })
-        .await?;
+    let member = member.into_inner();
+    run_as(&state, &req, caller.user(), move |conn, actor, client| {
+        team::remove_member(conn, actor, member, client)
+    })
+    .await?;
     Ok(pages::see_other("/team?notice=removed").finish())
 }
 
@@ -410,13 +426,11 @@ pub async fn revoke_invitation(
     invitation: web::Path<Uuid>,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = caller.user().clone();
-    let client = client_info(&req);
-    let id = invitation.into_inner();
-    state
-        .db
-        .run(move |conn| team::revoke_invitation(conn, &actor, id, &client).map_err(AppError::from))
-        .await?;
+    let invitation = invitation.into_inner();
+    run_as(&state, &req, caller.user(), move |conn, actor, client| {
+        team::revoke_invitation(conn, actor, invitation, client)
+    })
+    .await?;
     Ok(pages::see_other("/team?notice=revoked").finish())
 }
 
@@ -429,13 +443,11 @@ pub async fn approve(
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let approver = caller.user().clone();
-    let client = client_info(&req);
     let id = grant.into_inner();
-    let by = approver.clone();
-    let applied = state
-        .db
-        .run(move |conn| team::approve_grant(conn, &by, id, &client).map_err(AppError::from))
-        .await?;
+    let applied = run_as(&state, &req, &approver, move |conn, approver, client| {
+        team::approve_grant(conn, approver, id, client)
+    })
+    .await?;
     match applied {
         GrantApplied::Member(member) => {
             tell_owners_of_grant(&state, &approver, &member.email, member.role).await?;
@@ -470,12 +482,13 @@ pub async fn reject(
     grant: web::Path<Uuid>,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let approver = caller.user().clone();
-    let client = client_info(&req);
-    let id = grant.into_inner();
-    state
-        .db
-        .run(move |conn| team::reject_grant(conn, &approver, id, &client).map_err(AppError::from))
-        .await?;
+    let grant = grant.into_inner();
+    run_as(
+        &state,
+        &req,
+        caller.user(),
+        move |conn, approver, client| team::reject_grant(conn, approver, grant, client),
+    )
+    .await?;
     Ok(pages::see_other("/team?notice=rejected").finish())
 }

@@ -6,7 +6,7 @@ use super::CliError;
 use crate::identity::owner::{self, OwnerSetup};
 
 pub fn create_owner(path: Option<&Path>, email: &str) -> Result<(), CliError> {
-    let (config, db) = super::open(path)?;
+    let (config, db, _) = super::open(path)?;
     let ttl = config.session.setup_link_ttl;
     let outcome = owner::ensure_first_owner(&mut *db.get()?, email, ttl)
         .map_err(|e| CliError::Failed(e.to_string()))?;

@@ -9,8 +9,10 @@ pub mod serve;
 
 use std::path::Path;
 
+use crate::audit::{self, context::AuditContext};
 use crate::config::{Config, ConfigError};
 use crate::db::{Db, DbError};
+use crate::vault::{self, Vault};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -37,11 +39,14 @@ impl From<DbError> for CliError {
     }
 }
 
-/// Loads the config and opens the database with migrations applied: the common start
-/// of every command that touches data.
-pub fn open(config_path: Option<&Path>) -> Result<(Config, Db), CliError> {
+/// Loads the config, the vault key and the database with migrations applied, and
+/// installs the audit context: the common start of every command that changes data.
+pub fn open(config_path: Option<&Path>) -> Result<(Config, Db, Vault), CliError> {
     let config = Config::load(config_path)?;
+    let key = vault::read_key_file(&config.vault_key_file)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    audit::context::install(AuditContext::new(&key, &config.to_masked_toml()));
     let db = Db::connect(&config)?;
     db.migrate()?;
-    Ok((config, db))
+    Ok((config, db, Vault::from_key(&key)))
 }

@@ -5,12 +5,11 @@ use std::path::Path;
 
 use super::CliError;
 use crate::telemetry;
-use crate::vault::Vault;
 use crate::web::{self, AppState};
 
 pub fn run(path: Option<&Path>) -> Result<(), CliError> {
     telemetry::init();
-    let (config, db) = super::open(path)?;
+    let (config, db, vault) = super::open(path)?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", config.listen)))?;
     if !config.listen.ip().is_loopback() {
@@ -19,8 +18,6 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
             "serving plain HTTP on a non-loopback address: anyone on the network can read sessions"
         );
     }
-    let vault = Vault::from_key_file(&config.vault_key_file)
-        .map_err(|e| CliError::Failed(e.to_string()))?;
     let state = AppState::new(config, db, vault).map_err(|e| CliError::Failed(e.to_string()))?;
     actix_web::rt::System::new().block_on(async move {
         let (server, addr) = web::bind(state, listener, None)

@@ -11,6 +11,27 @@ diesel::table! {
         source_ip -> Nullable<Text>,
         request_id -> Nullable<Text>,
         details -> Jsonb,
+        policy_version -> Nullable<Text>,
+        mac -> Nullable<Bytea>,
+    }
+}
+
+diesel::table! {
+    audit_leaves (leaf_index) {
+        leaf_index -> Int8,
+        event_id -> Int8,
+        leaf_hash -> Bytea,
+        integrated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (id) {
+        id -> Int8,
+        tree_size -> Int8,
+        root_hash -> Bytea,
+        note -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -150,9 +171,13 @@ diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
 
+diesel::joinable!(audit_leaves -> audit_events (event_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    audit_checkpoints,
     audit_events,
+    audit_leaves,
     invitations,
     login_throttle,
     mfa_challenges,

@@ -54,35 +54,42 @@ impl Vault {
     /// Reads a key written by [`write_key_file`]: 64 hex digits in a file that only its
     /// owner may read.
     pub fn from_key_file(path: &Path) -> Result<Self, VaultError> {
-        let fail = |reason: String| VaultError::KeyFile {
-            path: path.display().to_string(),
-            reason,
-        };
-        let meta = fs::metadata(path).map_err(|e| {
-            fail(format!(
-                "{e}; create it with `outpost keys init` (owner-only, mode 0400)"
-            ))
-        })?;
-        if meta.mode() & 0o077 != 0 {
-            return Err(fail(format!(
-                "mode {:o} lets others read it; run `chmod 0400 {}`",
-                meta.mode() & 0o777,
-                path.display()
-            )));
-        }
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
-        let hex = text.trim();
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(fail("must hold exactly 64 hexadecimal digits".into()));
-        }
-        let mut key = Zeroizing::new([0u8; 32]);
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-                .map_err(|_| fail("not hexadecimal".into()))?;
-        }
-        Ok(Self::from_key(&key))
+        read_key_file(path).map(|key| Self::from_key(&key))
     }
+}
 
+/// The raw key from a key file, for deriving purpose-specific keys from it.
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let fail = |reason: String| VaultError::KeyFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = fs::metadata(path).map_err(|e| {
+        fail(format!(
+            "{e}; create it with `outpost keys init` (owner-only, mode 0400)"
+        ))
+    })?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(fail(format!(
+            "mode {:o} lets others read it; run `chmod 0400 {}`",
+            meta.mode() & 0o777,
+            path.display()
+        )));
+    }
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
+    let hex = text.trim();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(fail("must hold exactly 64 hexadecimal digits".into()));
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| fail("not hexadecimal".into()))?;
+    }
+    Ok(key)
+}
+
+impl Vault {
     /// Seals `plaintext` for the location `context` (e.g. `totp_credentials.secret:<id>`).
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
         let nonce = Nonce::generate();

@@ -24,6 +24,10 @@ struct Server {
 static SERVER: OnceLock<Server> = OnceLock::new();
 
 fn server() -> &'static Server {
+    // Every test process writes audit entries with one fixed test key.
+    outpost::audit::context::install(outpost::audit::context::AuditContext::new(
+        &[7; 32], "tests",
+    ));
     SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Server {
             url_template: with_database(&url, "{db}"),

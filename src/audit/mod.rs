@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod entry;
+pub mod log;
 
 use diesel::prelude::*;
 use serde_json::Value;

@@ -35,6 +35,10 @@ pub struct Config {
     pub workers: usize,
     /// The 256-bit key that seals stored secrets (owner-only file; `outpost keys init`).
     pub vault_key_file: PathBuf,
+    /// The Ed25519 key that signs audit checkpoints (owner-only; `outpost keys init`).
+    pub audit_signing_key_file: PathBuf,
+    /// Every signed checkpoint is also appended here, outside the database.
+    pub audit_checkpoint_file: PathBuf,
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub smtp: SmtpConfig,
@@ -117,6 +121,8 @@ impl Default for Config {
             db_connect_timeout: Duration::from_secs(5),
             workers: 0,
             vault_key_file: PathBuf::from("/etc/outpost/vault.key"),
+            audit_signing_key_file: PathBuf::from("/etc/outpost/audit-signing.key"),
+            audit_checkpoint_file: PathBuf::from("/var/lib/outpost/audit-checkpoints.log"),
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             smtp: SmtpConfig::default(),
@@ -218,6 +224,18 @@ impl Config {
     /// The effective configuration as TOML, every secret masked.
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// The audit log's name in its checkpoints: this server's host and `/audit`.
+    pub fn audit_origin(&self) -> String {
+        let host = self
+            .public_url
+            .split_once("://")
+            .map_or(self.public_url.as_str(), |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or("outpost");
+        format!("{host}/audit")
     }
 
     /// `public_url` without a trailing slash, ready to have a path appended.

@@ -33,7 +33,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Manage the key that seals stored secrets.
+    /// Sign and verify the tamper-evident audit log.
+    Audit {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Manage the keys that seal stored secrets and sign the audit log.
     Keys {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
         config: Option<PathBuf>,
@@ -59,8 +66,17 @@ enum AdminCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Take new entries into the log and sign a checkpoint now.
+    Checkpoint,
+    /// Rebuild the log from the database, check every signed checkpoint, and report
+    /// the first bad entry (exit 0 clean, 1 tampered, 2 could not check).
+    Verify,
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
-    /// Create the vault key file (`vault_key_file`) if it does not exist.
+    /// Create the vault key and the audit signing key, each if it does not exist.
     Init,
 }
 
@@ -79,6 +95,10 @@ fn main() -> ExitCode {
             config,
             command: AdminCommand::CreateOwner { email },
         } => cli::admin::create_owner(config.as_deref(), &email),
+        Command::Audit { config, command } => match command {
+            AuditCommand::Checkpoint => cli::audit::checkpoint(config.as_deref()),
+            AuditCommand::Verify => cli::audit::verify(config.as_deref()),
+        },
         Command::Keys {
             config,
             command: KeysCommand::Init,

@@ -2,6 +2,7 @@
 //! line and turns into the exit code.
 
 pub mod admin;
+pub mod audit;
 pub mod config_check;
 pub mod keys;
 pub mod migrate;
@@ -19,15 +20,18 @@ pub enum CliError {
     /// Bad configuration or arguments: exit 2.
     #[error("{0}")]
     Config(#[from] ConfigError),
-    /// The command was understood but failed: exit 1.
+    /// The command was understood but failed (or found tampering): exit 1.
     #[error("{0}")]
     Failed(String),
+    /// A check could not be completed at all: exit 2.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) => 2,
+            CliError::Config(_) | CliError::Incomplete(_) => 2,
             CliError::Failed(_) => 1,
         }
     }

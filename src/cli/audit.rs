@@ -1,0 +1,60 @@
+//! `outpost audit …`
+
+use std::path::Path;
+
+use super::CliError;
+use crate::audit::{checkpoint, context, log};
+
+/// `outpost audit checkpoint`: integrate new entries and sign the tree head now.
+pub fn checkpoint(path: Option<&Path>) -> Result<(), CliError> {
+    let (config, db, _) = super::open(path)?;
+    let context = context::current().ok_or_else(|| CliError::Failed("audit context missing".into()))?;
+    let signer = checkpoint::load_signer(&config.audit_signing_key_file)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let head = log::checkpoint(
+        &mut *db.get()?,
+        context,
+        &signer,
+        &config.audit_origin(),
+        &config.audit_checkpoint_file,
+    )
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("signed checkpoint: {} entries", head.size);
+    print!("{}", head.body());
+    Ok(())
+}
+
+/// `outpost audit verify`: exit 0 clean, 1 tampered, 2 when it could not check.
+pub fn verify(path: Option<&Path>) -> Result<(), CliError> {
+    let (config, db, _) = super::open(path).map_err(|e| CliError::Incomplete(e.to_string()))?;
+    let context = context::current().ok_or_else(|| CliError::Incomplete("audit context missing".into()))?;
+    let verifier = checkpoint::load_signer(&config.audit_signing_key_file)
+        .map_err(|e| CliError::Incomplete(e.to_string()))?
+        .verifier();
+    let mut conn = db.get().map_err(|e| CliError::Incomplete(e.to_string()))?;
+    let report = log::verify(&mut conn, context, &verifier).map_err(|e| CliError::Incomplete(e.to_string()))?;
+    println!(
+        "{} entries in the log, {} pending, {} signed checkpoints",
+        report.entries, report.pending, report.checkpoints
+    );
+    if report.is_clean() {
+        println!("the audit log verifies");
+        return Ok(());
+    }
+    for problem in report.problems.iter().take(20) {
+        let place = match (problem.position, problem.event_id) {
+            (Some(p), Some(id)) => format!("position {p} (entry {id}): "),
+            (Some(p), None) => format!("position {p}: "),
+            (None, Some(id)) => format!("entry {id}: "),
+            (None, None) => String::new(),
+        };
+        println!("TAMPERED {place}{}", problem.what);
+    }
+    Err(CliError::Failed(format!(
+        "the audit log does not verify: {} problem(s), the first at {}",
+        report.problems.len(),
+        report.problems[0]
+            .position
+            .map_or_else(|| "a checkpoint".to_owned(), |p| format!("position {p}"))
+    )))
+}

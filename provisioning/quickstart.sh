@@ -98,11 +98,13 @@ public_url = "http://127.0.0.1:$PORT"
 listen = "127.0.0.1:$PORT"
 database_url = "postgres://outpost:$DB_PASSWORD@127.0.0.1:$PG_PORT/outpost"
 vault_key_file = "$STATE_DIR/vault.key"
+audit_signing_key_file = "$STATE_DIR/audit-signing.key"
+audit_checkpoint_file = "$STATE_DIR/audit-checkpoints.log"
 TOML
 )
 "$BIN" config check --config "$CONFIG" >/dev/null
 
-say "Ensuring the key that seals stored secrets"
+say "Ensuring the keys that seal stored secrets and sign the audit log"
 "$BIN" keys init --config "$CONFIG"
 
 say "Applying database migrations"

@@ -1,0 +1,278 @@
+//! The tamper-evident audit log against real PostgreSQL: the app cannot change it, and
+//! whoever changes it behind the app's back (as database superuser) is found out.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use diesel::prelude::*;
+use outpost::audit::checkpoint::{self, Signer};
+use outpost::audit::context::{self, AuditContext};
+use outpost::audit::log::{self, Report};
+use outpost::audit::{self as audit_api, Actor, Event, Outcome};
+use outpost::identity::ClientInfo;
+use serde_json::json;
+
+use crate::support::pg::TestDb;
+
+/// The key the test processes' audit context is derived from (see support/pg.rs).
+const TEST_VAULT_KEY: [u8; 32] = [7; 32];
+
+struct Logged {
+    db: TestDb,
+    signer: Signer,
+    dir: tempfile::TempDir,
+}
+
+impl Logged {
+    /// A database with `n` real entries, integrated and covered by one checkpoint.
+    fn with_entries(n: usize) -> Self {
+        let db = TestDb::new();
+        let context = context();
+        {
+            let mut conn = db.conn();
+            for i in 0..n {
+                let event = Event::new(Actor::System, "test.event", Outcome::Success)
+                    .target(format!("thing:{i}"))
+                    .client(&ClientInfo { ip: Some("203.0.113.9".into()), user_agent: None, request_id: Some(format!("req-{i}")) })
+                    .details(json!({ "n": i, "note": "é" }));
+                audit_api::record(&mut conn, &event).expect("record");
+            }
+            log::integrate(&mut conn, context).expect("integrate");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::generate("test.example/audit");
+        let logged = Self { db, signer, dir };
+        logged.checkpoint();
+        logged
+    }
+
+    fn checkpoint_file(&self) -> PathBuf {
+        self.dir.path().join("checkpoints.log")
+    }
+
+    fn checkpoint(&self) {
+        log::checkpoint(&mut self.db.conn(), context(), &self.signer, "test.example/audit", &self.checkpoint_file())
+            .expect("checkpoint");
+    }
+
+    fn verify(&self) -> Report {
+        log::verify(&mut self.db.conn(), context(), &self.signer.verifier()).expect("verify runs")
+    }
+
+    /// Runs SQL as the superuser with triggers (and foreign keys) switched off.
+    fn tamper(&self, sql: &str) {
+        let mut conn = self.db.conn();
+        diesel::sql_query("SET session_replication_role = replica").execute(&mut conn).unwrap();
+        for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+            diesel::sql_query(statement).execute(&mut conn).unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+    }
+
+    fn event_at(&self, position: i64) -> i64 {
+        use outpost::db::schema::audit_leaves::dsl::*;
+        audit_leaves.filter(leaf_index.eq(position)).select(event_id).first(&mut self.db.conn()).unwrap()
+    }
+}
+
+fn context() -> &'static AuditContext {
+    context::install(AuditContext::new(&TEST_VAULT_KEY, "tests"))
+}
+
+fn first_problem(report: &Report) -> String {
+    assert!(!report.is_clean(), "tampering went unnoticed: {report:?}");
+    format!("{:?}", report.problems[0])
+}
+
+#[test]
+fn an_untouched_log_verifies() {
+    let logged = Logged::with_entries(20);
+    let report = logged.verify();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.entries, 20);
+    assert_eq!(report.checkpoints, 1);
+    let file = std::fs::read_to_string(logged.checkpoint_file()).unwrap();
+    assert!(file.starts_with("test.example/audit\n20\n"), "{file}");
+    assert!(file.contains("\n— test.example/audit "));
+}
+
+#[test]
+fn a_changed_field_is_found() {
+    let logged = Logged::with_entries(10);
+    let id = logged.event_at(4);
+    logged.tamper(&format!("UPDATE audit_events SET target = 'thing:evil' WHERE id = {id}"));
+    let report = logged.verify();
+    assert_eq!(report.problems[0].position, Some(4), "{}", first_problem(&report));
+    assert!(report.problems[0].what.contains("changed"));
+}
+
+#[test]
+fn a_consistently_rehashed_change_still_contradicts_the_signature() {
+    let logged = Logged::with_entries(10);
+    let id = logged.event_at(2);
+    // The attacker also rewrites the stored leaf hash to match the changed entry.
+    logged.tamper(&format!("UPDATE audit_events SET outcome = 'failure' WHERE id = {id}"));
+    let changed: outpost::audit::entry::StoredEntry = {
+        use outpost::db::schema::audit_events::dsl::*;
+        audit_events
+            .filter(outpost::db::schema::audit_events::id.eq(id))
+            .select(outpost::audit::entry::StoredEntry::as_select())
+            .first(&mut logged.db.conn())
+            .unwrap()
+    };
+    let rehash: String = outpost::audit::merkle::leaf_hash(&changed.canonical()).iter().map(|b| format!("{b:02x}")).collect();
+    logged.tamper(&format!("UPDATE audit_leaves SET leaf_hash = '\\x{rehash}' WHERE event_id = {id}"));
+    let report = logged.verify();
+    let all = format!("{:?}", report.problems);
+    assert!(all.contains("MAC") || all.contains("signed checkpoint"), "{all}");
+}
+
+#[test]
+fn a_deleted_entry_is_found() {
+    let logged = Logged::with_entries(10);
+    let id = logged.event_at(6);
+    logged.tamper(&format!("DELETE FROM audit_events WHERE id = {id}"));
+    let report = logged.verify();
+    assert_eq!(report.problems[0].position, Some(6), "{}", first_problem(&report));
+    assert!(report.problems[0].what.contains("deleted"));
+}
+
+#[test]
+fn two_swapped_entries_are_found() {
+    let logged = Logged::with_entries(10);
+    let (a, b) = (logged.event_at(3), logged.event_at(7));
+    logged.tamper(&format!(
+        "UPDATE audit_leaves SET event_id = -1 WHERE event_id = {a}; \
+         UPDATE audit_leaves SET event_id = {a} WHERE event_id = {b}; \
+         UPDATE audit_leaves SET event_id = {b} WHERE event_id = -1"
+    ));
+    let report = logged.verify();
+    let positions: Vec<_> = report.problems.iter().filter_map(|p| p.position).collect();
+    assert!(positions.contains(&3) && positions.contains(&7), "{:?}", report.problems);
+}
+
+#[test]
+fn a_truncated_tail_is_found() {
+    let logged = Logged::with_entries(10);
+    logged.tamper(
+        "DELETE FROM audit_events WHERE id IN (SELECT event_id FROM audit_leaves WHERE leaf_index >= 7); \
+         DELETE FROM audit_leaves WHERE leaf_index >= 7",
+    );
+    let report = logged.verify();
+    let all = format!("{:?}", report.problems);
+    assert!(all.contains("truncated"), "{all}");
+}
+
+#[test]
+fn a_forged_entry_is_found_and_never_taken_into_the_log() {
+    let logged = Logged::with_entries(5);
+    logged.tamper(
+        "INSERT INTO audit_events (id, actor, action, outcome, details, mac) \
+         VALUES (nextval('audit_events_id_seq'), 'user:attacker', 'team.role_changed', 'success', '{}', \
+                 '\\x0000000000000000000000000000000000000000000000000000000000000000')",
+    );
+    assert_eq!(log::integrate(&mut logged.db.conn(), context()).unwrap(), 0, "not integrated");
+    let report = logged.verify();
+    let all = format!("{:?}", report.problems);
+    assert!(all.contains("forged"), "{all}");
+}
+
+#[test]
+fn a_replaced_checkpoint_is_found() {
+    let logged = Logged::with_entries(5);
+    let impostor = Signer::generate("test.example/audit");
+    let fake = impostor.sign_note(&checkpoint::Checkpoint { origin: "test.example/audit".into(), size: 5, root: [9; 32] });
+    logged.tamper(&format!("UPDATE audit_checkpoints SET note = '{}', root_hash = '\\x{}'", fake.replace('\'', "''"), "09".repeat(32)));
+    let report = logged.verify();
+    let all = format!("{:?}", report.problems);
+    assert!(all.contains("does not verify"), "{all}");
+}
+
+#[test]
+fn new_entries_extend_the_log_consistently() {
+    let logged = Logged::with_entries(5);
+    let mut conn = logged.db.conn();
+    audit_api::record(&mut conn, &Event::new(Actor::System, "test.later", Outcome::Success)).unwrap();
+    drop(conn);
+    logged.checkpoint();
+    let report = logged.verify();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.entries, report.checkpoints), (6, 2));
+}
+
+#[test]
+fn the_app_cannot_update_delete_or_truncate_the_log() {
+    let logged = Logged::with_entries(3);
+    let mut conn = logged.db.conn();
+    for statement in [
+        "UPDATE audit_events SET action = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events CASCADE",
+        "UPDATE audit_leaves SET leaf_index = leaf_index + 1",
+        "DELETE FROM audit_checkpoints",
+        "TRUNCATE audit_checkpoints",
+    ] {
+        let error = diesel::sql_query(statement).execute(&mut conn).expect_err(statement).to_string();
+        assert!(error.contains("append-only") || error.contains("permission denied"), "{statement}: {error}");
+    }
+    // A role that was (wrongly) granted everything is stopped by the triggers all the same.
+    let role = format!("app_{}", uuid::Uuid::new_v4().simple());
+    for setup in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("SET ROLE {role}"),
+    ] {
+        diesel::sql_query(setup).execute(&mut conn).unwrap();
+    }
+    let error = diesel::sql_query("UPDATE audit_events SET action = 'x'").execute(&mut conn).expect_err("update").to_string();
+    assert!(error.contains("append-only"), "{error}");
+    diesel::sql_query("RESET ROLE").execute(&mut conn).unwrap();
+    diesel::sql_query(format!("DROP OWNED BY {role}; DROP ROLE {role}")).execute(&mut conn).ok();
+}
+
+#[test]
+fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
+    let logged = Logged::with_entries(4);
+    let keys = tempfile::tempdir().unwrap();
+    let vault_key = keys.path().join("vault.key");
+    std::fs::write(&vault_key, "07".repeat(32)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let signing_key = keys.path().join("audit-signing.key");
+    checkpoint::write_signer(&signing_key, "127.0.0.1:8080/audit").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .env_clear()
+            .env("OUTPOST_DATABASE_URL", &logged.db.url)
+            .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
+            .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
+            .env("OUTPOST_AUDIT_CHECKPOINT_FILE", keys.path().join("checkpoints.log"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The database's checkpoint was signed by another key: sign one with the CLI's key
+    // and verify the whole log with it.
+    logged.tamper("DELETE FROM audit_checkpoints");
+    let signed = run(&["audit", "checkpoint"]);
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let clean = run(&["audit", "verify"]);
+    assert_eq!(clean.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&clean.stdout), String::from_utf8_lossy(&clean.stderr));
+
+    let id = logged.event_at(1);
+    logged.tamper(&format!("UPDATE audit_events SET actor = 'user:someone-else' WHERE id = {id}"));
+    let tampered = run(&["audit", "verify"]);
+    assert_eq!(tampered.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&tampered.stdout);
+    assert!(out.contains("TAMPERED position 1"), "{out}");
+
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .env_clear()
+        .env("OUTPOST_DATABASE_URL", "postgres://nobody@/none?host=/nonexistent")
+        .env("OUTPOST_DB_CONNECT_TIMEOUT", "1s")
+        .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
+        .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(2), "could not check: exit 2");
+}

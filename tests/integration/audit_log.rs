@@ -37,8 +37,8 @@ impl Logged {
                     .details(json!({ "n": i, "note": "é" }));
                 audit_api::record(&mut conn, &event).expect("record");
             }
-            log::integrate(&mut conn, context).expect("integrate");
         }
+        settle(&db, n);
         let dir = tempfile::tempdir().unwrap();
         let signer = Signer::generate("test.example/audit");
         let logged = Self { db, signer, dir };
@@ -51,6 +51,11 @@ impl Logged {
     }
 
     fn checkpoint(&self) {
+        let logged: i64 = {
+            use outpost::db::schema::audit_events::dsl::*;
+            audit_events.count().get_result(&mut self.db.conn()).unwrap()
+        };
+        settle(&self.db, logged as usize);
         log::checkpoint(&mut self.db.conn(), context(), &self.signer, "test.example/audit", &self.checkpoint_file())
             .expect("checkpoint");
     }
@@ -72,6 +77,24 @@ impl Logged {
         use outpost::db::schema::audit_leaves::dsl::*;
         audit_leaves.filter(leaf_index.eq(position)).select(event_id).first(&mut self.db.conn()).unwrap()
     }
+}
+
+/// Integration waits for every older transaction in the cluster to end, and other
+/// tests' transactions run in the same cluster: wait until `expected` entries are in.
+fn settle(db: &TestDb, expected: usize) {
+    for _ in 0..500 {
+        let mut conn = db.conn();
+        log::integrate(&mut conn, context()).expect("integrate");
+        let leaves: i64 = {
+            use outpost::db::schema::audit_leaves::dsl::*;
+            audit_leaves.count().get_result(&mut conn).unwrap()
+        };
+        if leaves as usize >= expected {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("entries were not integrated in time");
 }
 
 fn context() -> &'static AuditContext {

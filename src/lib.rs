@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod identity;
 pub mod notify;
+pub mod scheduler;
 pub mod secret;
 pub mod telemetry;
 pub mod vault;

@@ -37,6 +37,8 @@ pub enum LogError {
     File { path: String, reason: String },
     #[error("refusing to sign: {0}")]
     Inconsistent(String),
+    #[error(transparent)]
+    Pool(#[from] crate::db::DbError),
 }
 
 #[derive(QueryableByName)]

@@ -4,6 +4,10 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use super::CliError;
+use crate::audit::checkpoint;
+use crate::identity::session::SessionPolicy;
+use crate::identity::throttle::ThrottlePolicy;
+use crate::scheduler::{self, Periodic};
 use crate::telemetry;
 use crate::web::{self, AppState};
 
@@ -18,8 +22,24 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
             "serving plain HTTP on a non-loopback address: anyone on the network can read sessions"
         );
     }
+    let signer = checkpoint::load_signer(&config.audit_signing_key_file)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let periodic = Periodic {
+        db: db.clone(),
+        signer,
+        origin: config.audit_origin(),
+        checkpoint_file: config.audit_checkpoint_file.clone(),
+        sessions: SessionPolicy {
+            idle_timeout: config.session.idle_timeout,
+            absolute_timeout: config.session.absolute_timeout,
+        },
+        throttle: ThrottlePolicy::from(&config.login),
+    };
     let state = AppState::new(config, db, vault).map_err(|e| CliError::Failed(e.to_string()))?;
     actix_web::rt::System::new().block_on(async move {
+        let _scheduler = scheduler::start(periodic)
+            .await
+            .map_err(|e| CliError::Failed(format!("cannot start the scheduler: {e}")))?;
         let (server, addr) = web::bind(state, listener, None)
             .map_err(|e| CliError::Failed(format!("cannot start the web server: {e}")))?;
         tracing::info!(%addr, "listening on http://{addr}");

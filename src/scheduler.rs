@@ -1,0 +1,88 @@
+//! Periodic work inside `outpost serve`: signed audit checkpoints every five minutes,
+//! and hourly purges of expired sessions and forgotten sign-in failures. Jobs run the
+//! blocking database work on the blocking pool and log their outcome; a failing run is
+//! logged loudly and retried at the next tick.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+
+use crate::audit::checkpoint::Signer;
+use crate::audit::{context, log};
+use crate::db::Db;
+use crate::identity::session::{self, SessionPolicy};
+use crate::identity::throttle::{self, ThrottlePolicy};
+
+const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
+const PURGE_HOURLY: &str = "0 17 * * * *";
+
+#[derive(Debug)]
+pub struct Periodic {
+    pub db: Db,
+    pub signer: Signer,
+    pub origin: String,
+    pub checkpoint_file: PathBuf,
+    pub sessions: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+}
+
+impl Periodic {
+    pub async fn checkpoint(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        let outcome = self
+            .db
+            .run(move |conn| {
+                let context = context::current().ok_or_else(|| {
+                    log::LogError::Inconsistent("the audit context is not installed".into())
+                })?;
+                log::checkpoint(conn, context, &this.signer, &this.origin, &this.checkpoint_file)
+            })
+            .await;
+        match outcome {
+            Ok(head) => tracing::info!(entries = head.size, "audit checkpoint signed"),
+            Err(error) => tracing::error!(%error, "audit checkpoint failed"),
+        }
+    }
+
+    async fn purge(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        let outcome = self
+            .db
+            .run(move |conn| {
+                let now = time::OffsetDateTime::now_utc();
+                let sessions = session::purge_expired(conn, &this.sessions)?;
+                let failures = throttle::purge(conn, &this.throttle, now)?;
+                Ok::<_, crate::db::DbError>((sessions, failures))
+            })
+            .await;
+        match outcome {
+            Ok((sessions, failures)) => tracing::info!(sessions, failures, "expired records purged"),
+            Err(error) => tracing::error!(%error, "purge failed"),
+        }
+    }
+}
+
+/// Starts the jobs; the scheduler runs until the process ends.
+pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError> {
+    let periodic = Arc::new(periodic);
+    let scheduler = JobScheduler::new().await?;
+    let job = Arc::clone(&periodic);
+    scheduler
+        .add(Job::new_async(CHECKPOINT_EVERY, move |_, _| {
+            let job = Arc::clone(&job);
+            Box::pin(async move { job.checkpoint().await })
+        })?)
+        .await?;
+    let job = Arc::clone(&periodic);
+    scheduler
+        .add(Job::new_async(PURGE_HOURLY, move |_, _| {
+            let job = Arc::clone(&job);
+            Box::pin(async move { job.purge().await })
+        })?)
+        .await?;
+    scheduler.start().await?;
+    // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
+    periodic.checkpoint().await;
+    Ok(scheduler)
+}

@@ -41,12 +41,17 @@ impl Drop for Server {
     }
 }
 
-fn start_server(db: &TestDb, key_file: &std::path::Path) -> Server {
-    outpost::vault::write_key_file(key_file).expect("vault key");
+fn start_server(db: &TestDb, keys: &std::path::Path) -> Server {
+    let key_file = keys.join("vault.key");
+    let signing_file = keys.join("audit-signing.key");
+    outpost::vault::write_key_file(&key_file).expect("vault key");
+    outpost::audit::checkpoint::write_signer(&signing_file, "bench/audit").expect("signing key");
     let mut child = Command::new(env!("CARGO_BIN_EXE_outpost"))
         .arg("serve")
         .env_clear()
-        .env("OUTPOST_VAULT_KEY_FILE", key_file)
+        .env("OUTPOST_VAULT_KEY_FILE", &key_file)
+        .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_file)
+        .env("OUTPOST_AUDIT_CHECKPOINT_FILE", keys.join("checkpoints.log"))
         .env("OUTPOST_DATABASE_URL", &db.url)
         .env("OUTPOST_LISTEN", "127.0.0.1:0")
         // The latency rounds sign in wrongly on purpose; keep the back-off out of them.
@@ -160,7 +165,7 @@ async fn main() {
 
     let db = TestDb::new();
     let keys = tempfile::tempdir().expect("temp dir");
-    let server = start_server(&db, &keys.path().join("vault.key"));
+    let server = start_server(&db, keys.path());
     let base = format!("http://{}", server.addr);
 
     // Idle memory: after start and migrations, before any request.

@@ -176,6 +176,7 @@ async fn main() {
         .args(["admin", "create-owner", "--email", "bench@example.com"])
         .env_clear()
         .env("OUTPOST_DATABASE_URL", &db.url)
+        .env("OUTPOST_VAULT_KEY_FILE", keys.path().join("vault.key"))
         .env("OUTPOST_PUBLIC_URL", &base)
         .output()
         .expect("create owner");

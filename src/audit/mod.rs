@@ -7,6 +7,8 @@ pub mod context;
 pub mod entry;
 pub mod log;
 
+pub mod checkpoint;
+
 use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;

@@ -166,7 +166,7 @@ pub fn checkpoint(
             size: leaves.len() as u64,
             root: merkle::root(&leaves),
         };
-        let note = signer.sign_note(&head);
+        let note = signer.sign_note(&head)?;
         diesel::insert_into(audit_checkpoints::table)
             .values((
                 audit_checkpoints::tree_size.eq(head.size as i64),

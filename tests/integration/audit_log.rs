@@ -40,7 +40,7 @@ impl Logged {
         }
         settle(&db, n);
         let dir = tempfile::tempdir().unwrap();
-        let signer = Signer::generate("test.example/audit");
+        let signer = Signer::generate("test.example/audit").expect("signer");
         let logged = Self { db, signer, dir };
         logged.checkpoint();
         logged
@@ -202,8 +202,10 @@ fn a_forged_entry_is_found_and_never_taken_into_the_log() {
 #[test]
 fn a_replaced_checkpoint_is_found() {
     let logged = Logged::with_entries(5);
-    let impostor = Signer::generate("test.example/audit");
-    let fake = impostor.sign_note(&checkpoint::Checkpoint { origin: "test.example/audit".into(), size: 5, root: [9; 32] });
+    let impostor = Signer::generate("test.example/audit").expect("signer");
+    let fake = impostor
+        .sign_note(&checkpoint::Checkpoint { origin: "test.example/audit".into(), size: 5, root: [9; 32] })
+        .expect("sign");
     logged.tamper(&format!("UPDATE audit_checkpoints SET note = '{}', root_hash = '\\x{}'", fake.replace('\'', "''"), "09".repeat(32)));
     let report = logged.verify();
     let all = format!("{:?}", report.problems);

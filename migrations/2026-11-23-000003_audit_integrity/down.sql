@@ -1,3 +1,4 @@
+DROP TABLE audit_verifications;
 DROP TABLE audit_checkpoints;
 DROP TABLE audit_leaves;
 DROP TRIGGER audit_events_append_only ON audit_events;

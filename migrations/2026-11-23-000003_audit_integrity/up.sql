@@ -29,6 +29,17 @@ CREATE TABLE audit_checkpoints (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- The outcome of each verification pass (scheduled, or `outpost audit verify`).
+CREATE TABLE audit_verifications (
+    id          bigserial PRIMARY KEY,
+    ran_at      timestamptz NOT NULL DEFAULT now(),
+    entries     bigint NOT NULL,
+    checkpoints bigint NOT NULL,
+    pending     bigint NOT NULL,
+    clean       boolean NOT NULL,
+    problems    jsonb NOT NULL
+);
+
 -- Append-only, enforced twice: by privileges, and by triggers that fire for every
 -- role, the tables' owner included.
 CREATE FUNCTION audit_refuse_change() RETURNS trigger
@@ -52,5 +63,8 @@ CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_ch
 CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
 
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints FROM PUBLIC;
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints FROM CURRENT_USER;
+CREATE TRIGGER audit_verifications_append_only BEFORE UPDATE OR DELETE ON audit_verifications
+    FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints, audit_verifications FROM PUBLIC;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints, audit_verifications FROM CURRENT_USER;

@@ -6,6 +6,7 @@
 pub mod context;
 pub mod entry;
 pub mod log;
+pub mod query;
 
 pub mod checkpoint;
 

@@ -26,6 +26,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_verifications (id) {
+        id -> Int8,
+        ran_at -> Timestamptz,
+        entries -> Int8,
+        checkpoints -> Int8,
+        pending -> Int8,
+        clean -> Bool,
+        problems -> Jsonb,
+    }
+}
+
+diesel::table! {
     audit_checkpoints (id) {
         id -> Int8,
         tree_size -> Int8,
@@ -178,6 +190,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_checkpoints,
     audit_events,
     audit_leaves,
+    audit_verifications,
     invitations,
     login_throttle,
     mfa_challenges,

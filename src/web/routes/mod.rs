@@ -3,6 +3,7 @@
 mod account;
 mod api;
 mod assets;
+mod audit;
 mod dashboard;
 mod health;
 mod invite;
@@ -76,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/me").route(web::get().to(api::me)))
+                .service(web::resource("/audit").route(web::get().to(audit::api)))
                 .service(web::resource("/team").route(web::get().to(api::team)))
                 .service(web::resource("/team/invitations").route(web::post().to(api::invite)))
                 .service(
@@ -95,6 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/keys/{id}").route(web::delete().to(api::revoke)))
                 .service(web::resource("/keys/{id}/rotate").route(web::post().to(api::rotate))),
         )
+        .service(web::resource("/audit").route(web::get().to(audit::page)))
         .service(web::resource("/team").route(web::get().to(team::page)))
         .service(web::resource("/team/invitations").route(web::post().to(team::invite)))
         .service(

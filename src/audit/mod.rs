@@ -1,6 +1,8 @@
 //! The audit trail. Every state change a person or the system makes is recorded through
 //! [`record`], in the same transaction as the change where there is one.
 
+pub mod merkle;
+
 use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;

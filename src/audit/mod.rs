@@ -10,6 +10,8 @@ pub mod query;
 
 pub mod checkpoint;
 
+pub mod merkle;
+
 use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;

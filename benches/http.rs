@@ -51,7 +51,10 @@ fn start_server(db: &TestDb, keys: &std::path::Path) -> Server {
         .env_clear()
         .env("OUTPOST_VAULT_KEY_FILE", &key_file)
         .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_file)
-        .env("OUTPOST_AUDIT_CHECKPOINT_FILE", keys.join("checkpoints.log"))
+        .env(
+            "OUTPOST_AUDIT_CHECKPOINT_FILE",
+            keys.join("checkpoints.log"),
+        )
         .env("OUTPOST_DATABASE_URL", &db.url)
         .env("OUTPOST_LISTEN", "127.0.0.1:0")
         // The latency rounds sign in wrongly on purpose; keep the back-off out of them.

@@ -1,5 +1,5 @@
 //! Periodic work inside `outpost serve`: signed audit checkpoints every five minutes,
-//! and hourly purges of expired sessions and forgotten sign-in failures. Jobs run the
+//! an hourly verification of the whole log, and hourly purges of expired sessions and forgotten sign-in failures. Jobs run the
 //! blocking database work on the blocking pool and log their outcome; a failing run is
 //! logged loudly and retried at the next tick.
 
@@ -9,13 +9,14 @@ use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use crate::audit::checkpoint::Signer;
-use crate::audit::{context, log};
+use crate::audit::{context, log, query};
 use crate::db::Db;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
 const PURGE_HOURLY: &str = "0 17 * * * *";
+const VERIFY_HOURLY: &str = "0 41 * * * *";
 
 #[derive(Debug)]
 pub struct Periodic {
@@ -36,12 +37,44 @@ impl Periodic {
                 let context = context::current().ok_or_else(|| {
                     log::LogError::Inconsistent("the audit context is not installed".into())
                 })?;
-                log::checkpoint(conn, context, &this.signer, &this.origin, &this.checkpoint_file)
+                log::checkpoint(
+                    conn,
+                    context,
+                    &this.signer,
+                    &this.origin,
+                    &this.checkpoint_file,
+                )
             })
             .await;
         match outcome {
             Ok(head) => tracing::info!(entries = head.size, "audit checkpoint signed"),
             Err(error) => tracing::error!(%error, "audit checkpoint failed"),
+        }
+    }
+
+    /// Rebuilds and checks the whole log; the result shows on the dashboard, and any
+    /// problem is logged as an error.
+    pub async fn verify(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        let outcome = self
+            .db
+            .run(move |conn| {
+                let context = context::current().ok_or_else(|| {
+                    log::LogError::Inconsistent("the audit context is not installed".into())
+                })?;
+                let report = log::verify(conn, context, &this.signer.verifier())?;
+                query::record_verification(conn, &report)?;
+                Ok::<_, log::LogError>(report)
+            })
+            .await;
+        match outcome {
+            Ok(report) if report.is_clean() => {
+                tracing::info!(entries = report.entries, "audit log verified")
+            }
+            Ok(report) => {
+                tracing::error!(problems = report.problems.len(), first = ?report.problems.first(), "audit log does not verify")
+            }
+            Err(error) => tracing::error!(%error, "audit verification failed to run"),
         }
     }
 
@@ -57,7 +90,9 @@ impl Periodic {
             })
             .await;
         match outcome {
-            Ok((sessions, failures)) => tracing::info!(sessions, failures, "expired records purged"),
+            Ok((sessions, failures)) => {
+                tracing::info!(sessions, failures, "expired records purged")
+            }
             Err(error) => tracing::error!(%error, "purge failed"),
         }
     }
@@ -79,6 +114,13 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
         .add(Job::new_async(PURGE_HOURLY, move |_, _| {
             let job = Arc::clone(&job);
             Box::pin(async move { job.purge().await })
+        })?)
+        .await?;
+    let job = Arc::clone(&periodic);
+    scheduler
+        .add(Job::new_async(VERIFY_HOURLY, move |_, _| {
+            let job = Arc::clone(&job);
+            Box::pin(async move { job.verify().await })
         })?)
         .await?;
     scheduler.start().await?;

@@ -87,7 +87,10 @@ pub fn integrate(conn: &mut PgConnection, context: &AuditContext) -> Result<usiz
                 .as_deref()
                 .is_some_and(|mac| context.mac_matches(&canonical, mac));
             if !authentic {
-                tracing::error!(event_id = entry.id, "audit entry with an invalid MAC left out of the log");
+                tracing::error!(
+                    event_id = entry.id,
+                    "audit entry with an invalid MAC left out of the log"
+                );
                 continue;
             }
             diesel::insert_into(audit_leaves::table)
@@ -187,9 +190,14 @@ fn append_to_file(path: &Path, note: &str) -> Result<(), LogError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
-    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(fail)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(fail)?;
     // Notes are separated by a blank line so the file reads as a sequence of notes.
-    file.write_all(format!("{note}\n").as_bytes()).map_err(fail)?;
+    file.write_all(format!("{note}\n").as_bytes())
+        .map_err(fail)?;
     file.sync_all().map_err(fail)
 }
 
@@ -217,7 +225,11 @@ impl Report {
     }
 
     fn flag(&mut self, position: Option<i64>, event_id: Option<i64>, what: impl Into<String>) {
-        self.problems.push(Problem { position, event_id, what: what.into() });
+        self.problems.push(Problem {
+            position,
+            event_id,
+            what: what.into(),
+        });
     }
 }
 
@@ -232,7 +244,11 @@ struct LeafRow {
 }
 
 /// Rebuilds the log from the database and checks it against every signed checkpoint.
-pub fn verify(conn: &mut PgConnection, context: &AuditContext, verifier: &Verifier) -> Result<Report, LogError> {
+pub fn verify(
+    conn: &mut PgConnection,
+    context: &AuditContext,
+    verifier: &Verifier,
+) -> Result<Report, LogError> {
     let mut report = Report::default();
     let leaves: Vec<LeafRow> = diesel::sql_query(
         "SELECT leaf_index, event_id, leaf_hash FROM audit_leaves ORDER BY leaf_index",
@@ -242,14 +258,19 @@ pub fn verify(conn: &mut PgConnection, context: &AuditContext, verifier: &Verifi
         .order(audit_events::id.asc())
         .select(StoredEntry::as_select())
         .load(conn)?;
-    let by_id: std::collections::HashMap<i64, &StoredEntry> = entries.iter().map(|e| (e.id, e)).collect();
+    let by_id: std::collections::HashMap<i64, &StoredEntry> =
+        entries.iter().map(|e| (e.id, e)).collect();
     report.entries = leaves.len() as u64;
 
     let mut recomputed: Vec<Hash> = Vec::with_capacity(leaves.len());
     for (expected, leaf) in leaves.iter().enumerate() {
         let position = Some(leaf.leaf_index);
         if leaf.leaf_index != expected as i64 {
-            report.flag(position, Some(leaf.event_id), format!("the log has a gap or reordering at position {expected}"));
+            report.flag(
+                position,
+                Some(leaf.event_id),
+                format!("the log has a gap or reordering at position {expected}"),
+            );
         }
         match by_id.get(&leaf.event_id) {
             None => {
@@ -260,10 +281,22 @@ pub fn verify(conn: &mut PgConnection, context: &AuditContext, verifier: &Verifi
                 let canonical = entry.canonical();
                 let hash = merkle::leaf_hash(&canonical);
                 if hash[..] != leaf.leaf_hash[..] {
-                    report.flag(position, Some(entry.id), "entry changed after it was logged");
+                    report.flag(
+                        position,
+                        Some(entry.id),
+                        "entry changed after it was logged",
+                    );
                 }
-                if !entry.mac.as_deref().is_some_and(|mac| context.mac_matches(&canonical, mac)) {
-                    report.flag(position, Some(entry.id), "entry not written by this server (MAC mismatch)");
+                if !entry
+                    .mac
+                    .as_deref()
+                    .is_some_and(|mac| context.mac_matches(&canonical, mac))
+                {
+                    report.flag(
+                        position,
+                        Some(entry.id),
+                        "entry not written by this server (MAC mismatch)",
+                    );
                 }
                 recomputed.push(hash);
             }
@@ -280,7 +313,11 @@ pub fn verify(conn: &mut PgConnection, context: &AuditContext, verifier: &Verifi
         if authentic {
             report.pending += 1;
         } else {
-            report.flag(None, Some(entry.id), "forged entry (not written by this server)");
+            report.flag(
+                None,
+                Some(entry.id),
+                "forged entry (not written by this server)",
+            );
         }
     }
 
@@ -291,36 +328,72 @@ pub fn verify(conn: &mut PgConnection, context: &AuditContext, verifier: &Verifi
         let head = match verifier.verify_note(&stored.note) {
             Ok(head) => head,
             Err(e) => {
-                report.flag(None, None, format!("checkpoint {} does not verify: {e}", stored.id));
+                report.flag(
+                    None,
+                    None,
+                    format!("checkpoint {} does not verify: {e}", stored.id),
+                );
                 continue;
             }
         };
         if head.size != stored.tree_size as u64 || head.root[..] != stored.root_hash[..] {
-            report.flag(None, None, format!("checkpoint {} differs from its signed note", stored.id));
+            report.flag(
+                None,
+                None,
+                format!("checkpoint {} differs from its signed note", stored.id),
+            );
         }
         let size = usize::try_from(head.size).unwrap_or(usize::MAX);
         if size > recomputed.len() {
             report.flag(
                 Some(recomputed.len() as i64),
                 None,
-                format!("log truncated: checkpoint {} covers {} entries, {} remain", stored.id, head.size, recomputed.len()),
+                format!(
+                    "log truncated: checkpoint {} covers {} entries, {} remain",
+                    stored.id,
+                    head.size,
+                    recomputed.len()
+                ),
             );
         } else if merkle::root(&recomputed[..size]) != head.root {
             // Name the first entry that differs from what was signed, where possible.
-            report.flag(None, None, format!("entries differ from signed checkpoint {} (size {})", stored.id, head.size));
+            report.flag(
+                None,
+                None,
+                format!(
+                    "entries differ from signed checkpoint {} (size {})",
+                    stored.id, head.size
+                ),
+            );
         }
         if let Some((old_size, old_root)) = previous {
             if head.size < old_size {
-                report.flag(None, None, format!("checkpoint {} is smaller than the one before it", stored.id));
+                report.flag(
+                    None,
+                    None,
+                    format!("checkpoint {} is smaller than the one before it", stored.id),
+                );
             } else if size <= recomputed.len() {
-                let proof = merkle::consistency_proof(&recomputed[..size], old_size).unwrap_or_default();
-                if merkle::verify_consistency(old_size, head.size, &proof, &old_root, &head.root).is_err() {
-                    report.flag(None, None, format!("checkpoint {} is not consistent with the one before it", stored.id));
+                let proof =
+                    merkle::consistency_proof(&recomputed[..size], old_size).unwrap_or_default();
+                if merkle::verify_consistency(old_size, head.size, &proof, &old_root, &head.root)
+                    .is_err()
+                {
+                    report.flag(
+                        None,
+                        None,
+                        format!(
+                            "checkpoint {} is not consistent with the one before it",
+                            stored.id
+                        ),
+                    );
                 }
             }
         }
         previous = Some((head.size, head.root));
     }
-    report.problems.sort_by_key(|p| p.position.unwrap_or(i64::MAX));
+    report
+        .problems
+        .sort_by_key(|p| p.position.unwrap_or(i64::MAX));
     Ok(report)
 }

@@ -31,7 +31,10 @@ pub fn search(conn: &mut PgConnection, filter: &Filter) -> QueryResult<Vec<Store
         query = query.filter(audit_events::actor.eq(actor));
     }
     if let Some(action) = &filter.action {
-        let escaped = action.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = action
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         query = query.filter(audit_events::action.like(format!("{escaped}%")));
     }
     if let Some(request_id) = &filter.request_id {
@@ -79,7 +82,8 @@ pub fn record_verification(conn: &mut PgConnection, report: &Report) -> QueryRes
             audit_verifications::checkpoints.eq(report.checkpoints as i64),
             audit_verifications::pending.eq(report.pending as i64),
             audit_verifications::clean.eq(report.is_clean()),
-            audit_verifications::problems.eq(serde_json::to_value(&report.problems).unwrap_or_default()),
+            audit_verifications::problems
+                .eq(serde_json::to_value(&report.problems).unwrap_or_default()),
         ))
         .execute(conn)
         .map(drop)

@@ -3,12 +3,13 @@
 use std::path::Path;
 
 use super::CliError;
-use crate::audit::{checkpoint, context, log};
+use crate::audit::{checkpoint, context, log, query};
 
 /// `outpost audit checkpoint`: integrate new entries and sign the tree head now.
 pub fn checkpoint(path: Option<&Path>) -> Result<(), CliError> {
     let (config, db, _) = super::open(path)?;
-    let context = context::current().ok_or_else(|| CliError::Failed("audit context missing".into()))?;
+    let context =
+        context::current().ok_or_else(|| CliError::Failed("audit context missing".into()))?;
     let signer = checkpoint::load_signer(&config.audit_signing_key_file)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let head = log::checkpoint(
@@ -27,12 +28,16 @@ pub fn checkpoint(path: Option<&Path>) -> Result<(), CliError> {
 /// `outpost audit verify`: exit 0 clean, 1 tampered, 2 when it could not check.
 pub fn verify(path: Option<&Path>) -> Result<(), CliError> {
     let (config, db, _) = super::open(path).map_err(|e| CliError::Incomplete(e.to_string()))?;
-    let context = context::current().ok_or_else(|| CliError::Incomplete("audit context missing".into()))?;
+    let context =
+        context::current().ok_or_else(|| CliError::Incomplete("audit context missing".into()))?;
     let verifier = checkpoint::load_signer(&config.audit_signing_key_file)
         .map_err(|e| CliError::Incomplete(e.to_string()))?
         .verifier();
     let mut conn = db.get().map_err(|e| CliError::Incomplete(e.to_string()))?;
-    let report = log::verify(&mut conn, context, &verifier).map_err(|e| CliError::Incomplete(e.to_string()))?;
+    let report = log::verify(&mut conn, context, &verifier)
+        .map_err(|e| CliError::Incomplete(e.to_string()))?;
+    query::record_verification(&mut conn, &report)
+        .map_err(|e| CliError::Incomplete(e.to_string()))?;
     println!(
         "{} entries in the log, {} pending, {} signed checkpoints",
         report.entries, report.pending, report.checkpoints

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::CliError;
-use crate::config::Config;
 use crate::audit::checkpoint;
+use crate::config::Config;
 use crate::vault;
 
 /// Creates the vault key (`vault_key_file`) and the audit signing key
@@ -18,14 +18,21 @@ pub fn init(path: Option<&Path>) -> Result<(), CliError> {
 fn init_signing_key(config: &Config) -> Result<(), CliError> {
     let key_file = &config.audit_signing_key_file;
     if key_file.exists() {
-        let signer = checkpoint::load_signer(key_file).map_err(|e| CliError::Failed(e.to_string()))?;
-        println!("audit signing key {} already exists; its public key:", key_file.display());
+        let signer =
+            checkpoint::load_signer(key_file).map_err(|e| CliError::Failed(e.to_string()))?;
+        println!(
+            "audit signing key {} already exists; its public key:",
+            key_file.display()
+        );
         println!("{}", signer.verifier().verifier_key());
         return Ok(());
     }
     let verifier = checkpoint::write_signer(key_file, &config.audit_origin())
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    println!("wrote a new audit signing key to {} (mode 0400); its public key, for auditors:", key_file.display());
+    println!(
+        "wrote a new audit signing key to {} (mode 0400); its public key, for auditors:",
+        key_file.display()
+    );
     println!("{}", verifier.verifier_key());
     Ok(())
 }

@@ -10,7 +10,7 @@ pub mod serve;
 
 use std::path::Path;
 
-use crate::audit::{self, context::AuditContext};
+use crate::audit::context::{self as audit_context, AuditContext};
 use crate::config::{Config, ConfigError};
 use crate::db::{Db, DbError};
 use crate::vault::{self, Vault};
@@ -49,7 +49,7 @@ pub fn open(config_path: Option<&Path>) -> Result<(Config, Db, Vault), CliError>
     let config = Config::load(config_path)?;
     let key = vault::read_key_file(&config.vault_key_file)
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    audit::context::install(AuditContext::new(&key, &config.to_masked_toml()));
+    audit_context::install(AuditContext::new(&key, &config.to_masked_toml()));
     let db = Db::connect(&config)?;
     db.migrate()?;
     Ok((config, db, Vault::from_key(&key)))

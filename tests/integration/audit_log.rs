@@ -27,13 +27,17 @@ impl Logged {
     /// A database with `n` real entries, integrated and covered by one checkpoint.
     fn with_entries(n: usize) -> Self {
         let db = TestDb::new();
-        let context = context();
+        context();
         {
             let mut conn = db.conn();
             for i in 0..n {
                 let event = Event::new(Actor::System, "test.event", Outcome::Success)
                     .target(format!("thing:{i}"))
-                    .client(&ClientInfo { ip: Some("203.0.113.9".into()), user_agent: None, request_id: Some(format!("req-{i}")) })
+                    .client(&ClientInfo {
+                        ip: Some("203.0.113.9".into()),
+                        user_agent: None,
+                        request_id: Some(format!("req-{i}")),
+                    })
                     .details(json!({ "n": i, "note": "é" }));
                 audit_api::record(&mut conn, &event).expect("record");
             }
@@ -53,11 +57,20 @@ impl Logged {
     fn checkpoint(&self) {
         let logged: i64 = {
             use outpost::db::schema::audit_events::dsl::*;
-            audit_events.count().get_result(&mut self.db.conn()).unwrap()
+            audit_events
+                .count()
+                .get_result(&mut self.db.conn())
+                .unwrap()
         };
         settle(&self.db, logged as usize);
-        log::checkpoint(&mut self.db.conn(), context(), &self.signer, "test.example/audit", &self.checkpoint_file())
-            .expect("checkpoint");
+        log::checkpoint(
+            &mut self.db.conn(),
+            context(),
+            &self.signer,
+            "test.example/audit",
+            &self.checkpoint_file(),
+        )
+        .expect("checkpoint");
     }
 
     fn verify(&self) -> Report {
@@ -67,15 +80,23 @@ impl Logged {
     /// Runs SQL as the superuser with triggers (and foreign keys) switched off.
     fn tamper(&self, sql: &str) {
         let mut conn = self.db.conn();
-        diesel::sql_query("SET session_replication_role = replica").execute(&mut conn).unwrap();
+        diesel::sql_query("SET session_replication_role = replica")
+            .execute(&mut conn)
+            .unwrap();
         for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
-            diesel::sql_query(statement).execute(&mut conn).unwrap_or_else(|e| panic!("{statement}: {e}"));
+            diesel::sql_query(statement)
+                .execute(&mut conn)
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
     }
 
     fn event_at(&self, position: i64) -> i64 {
         use outpost::db::schema::audit_leaves::dsl::*;
-        audit_leaves.filter(leaf_index.eq(position)).select(event_id).first(&mut self.db.conn()).unwrap()
+        audit_leaves
+            .filter(leaf_index.eq(position))
+            .select(event_id)
+            .first(&mut self.db.conn())
+            .unwrap()
     }
 }
 
@@ -122,9 +143,16 @@ fn an_untouched_log_verifies() {
 fn a_changed_field_is_found() {
     let logged = Logged::with_entries(10);
     let id = logged.event_at(4);
-    logged.tamper(&format!("UPDATE audit_events SET target = 'thing:evil' WHERE id = {id}"));
+    logged.tamper(&format!(
+        "UPDATE audit_events SET target = 'thing:evil' WHERE id = {id}"
+    ));
     let report = logged.verify();
-    assert_eq!(report.problems[0].position, Some(4), "{}", first_problem(&report));
+    assert_eq!(
+        report.problems[0].position,
+        Some(4),
+        "{}",
+        first_problem(&report)
+    );
     assert!(report.problems[0].what.contains("changed"));
 }
 
@@ -133,7 +161,9 @@ fn a_consistently_rehashed_change_still_contradicts_the_signature() {
     let logged = Logged::with_entries(10);
     let id = logged.event_at(2);
     // The attacker also rewrites the stored leaf hash to match the changed entry.
-    logged.tamper(&format!("UPDATE audit_events SET outcome = 'failure' WHERE id = {id}"));
+    logged.tamper(&format!(
+        "UPDATE audit_events SET outcome = 'failure' WHERE id = {id}"
+    ));
     let changed: outpost::audit::entry::StoredEntry = {
         use outpost::db::schema::audit_events::dsl::*;
         audit_events
@@ -142,11 +172,19 @@ fn a_consistently_rehashed_change_still_contradicts_the_signature() {
             .first(&mut logged.db.conn())
             .unwrap()
     };
-    let rehash: String = outpost::audit::merkle::leaf_hash(&changed.canonical()).iter().map(|b| format!("{b:02x}")).collect();
-    logged.tamper(&format!("UPDATE audit_leaves SET leaf_hash = '\\x{rehash}' WHERE event_id = {id}"));
+    let rehash: String = outpost::audit::merkle::leaf_hash(&changed.canonical())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    logged.tamper(&format!(
+        "UPDATE audit_leaves SET leaf_hash = '\\x{rehash}' WHERE event_id = {id}"
+    ));
     let report = logged.verify();
     let all = format!("{:?}", report.problems);
-    assert!(all.contains("MAC") || all.contains("signed checkpoint"), "{all}");
+    assert!(
+        all.contains("MAC") || all.contains("signed checkpoint"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -155,7 +193,12 @@ fn a_deleted_entry_is_found() {
     let id = logged.event_at(6);
     logged.tamper(&format!("DELETE FROM audit_events WHERE id = {id}"));
     let report = logged.verify();
-    assert_eq!(report.problems[0].position, Some(6), "{}", first_problem(&report));
+    assert_eq!(
+        report.problems[0].position,
+        Some(6),
+        "{}",
+        first_problem(&report)
+    );
     assert!(report.problems[0].what.contains("deleted"));
 }
 
@@ -170,7 +213,11 @@ fn two_swapped_entries_are_found() {
     ));
     let report = logged.verify();
     let positions: Vec<_> = report.problems.iter().filter_map(|p| p.position).collect();
-    assert!(positions.contains(&3) && positions.contains(&7), "{:?}", report.problems);
+    assert!(
+        positions.contains(&3) && positions.contains(&7),
+        "{:?}",
+        report.problems
+    );
 }
 
 #[test]
@@ -193,7 +240,11 @@ fn a_forged_entry_is_found_and_never_taken_into_the_log() {
          VALUES (nextval('audit_events_id_seq'), 'user:attacker', 'team.role_changed', 'success', '{}', \
                  '\\x0000000000000000000000000000000000000000000000000000000000000000')",
     );
-    assert_eq!(log::integrate(&mut logged.db.conn(), context()).unwrap(), 0, "not integrated");
+    assert_eq!(
+        log::integrate(&mut logged.db.conn(), context()).unwrap(),
+        0,
+        "not integrated"
+    );
     let report = logged.verify();
     let all = format!("{:?}", report.problems);
     assert!(all.contains("forged"), "{all}");
@@ -204,9 +255,17 @@ fn a_replaced_checkpoint_is_found() {
     let logged = Logged::with_entries(5);
     let impostor = Signer::generate("test.example/audit").expect("signer");
     let fake = impostor
-        .sign_note(&checkpoint::Checkpoint { origin: "test.example/audit".into(), size: 5, root: [9; 32] })
+        .sign_note(&checkpoint::Checkpoint {
+            origin: "test.example/audit".into(),
+            size: 5,
+            root: [9; 32],
+        })
         .expect("sign");
-    logged.tamper(&format!("UPDATE audit_checkpoints SET note = '{}', root_hash = '\\x{}'", fake.replace('\'', "''"), "09".repeat(32)));
+    logged.tamper(&format!(
+        "UPDATE audit_checkpoints SET note = '{}', root_hash = '\\x{}'",
+        fake.replace('\'', "''"),
+        "09".repeat(32)
+    ));
     let report = logged.verify();
     let all = format!("{:?}", report.problems);
     assert!(all.contains("does not verify"), "{all}");
@@ -216,7 +275,11 @@ fn a_replaced_checkpoint_is_found() {
 fn new_entries_extend_the_log_consistently() {
     let logged = Logged::with_entries(5);
     let mut conn = logged.db.conn();
-    audit_api::record(&mut conn, &Event::new(Actor::System, "test.later", Outcome::Success)).unwrap();
+    audit_api::record(
+        &mut conn,
+        &Event::new(Actor::System, "test.later", Outcome::Success),
+    )
+    .unwrap();
     drop(conn);
     logged.checkpoint();
     let report = logged.verify();
@@ -236,8 +299,14 @@ fn the_app_cannot_update_delete_or_truncate_the_log() {
         "DELETE FROM audit_checkpoints",
         "TRUNCATE audit_checkpoints",
     ] {
-        let error = diesel::sql_query(statement).execute(&mut conn).expect_err(statement).to_string();
-        assert!(error.contains("append-only") || error.contains("permission denied"), "{statement}: {error}");
+        let error = diesel::sql_query(statement)
+            .execute(&mut conn)
+            .expect_err(statement)
+            .to_string();
+        assert!(
+            error.contains("append-only") || error.contains("permission denied"),
+            "{statement}: {error}"
+        );
     }
     // A role that was (wrongly) granted everything is stopped by the triggers all the same.
     let role = format!("app_{}", uuid::Uuid::new_v4().simple());
@@ -248,10 +317,15 @@ fn the_app_cannot_update_delete_or_truncate_the_log() {
     ] {
         diesel::sql_query(setup).execute(&mut conn).unwrap();
     }
-    let error = diesel::sql_query("UPDATE audit_events SET action = 'x'").execute(&mut conn).expect_err("update").to_string();
+    let error = diesel::sql_query("UPDATE audit_events SET action = 'x'")
+        .execute(&mut conn)
+        .expect_err("update")
+        .to_string();
     assert!(error.contains("append-only"), "{error}");
     diesel::sql_query("RESET ROLE").execute(&mut conn).unwrap();
-    diesel::sql_query(format!("DROP OWNED BY {role}; DROP ROLE {role}")).execute(&mut conn).ok();
+    diesel::sql_query(format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .execute(&mut conn)
+        .ok();
 }
 
 #[test]
@@ -270,7 +344,10 @@ fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
             .env("OUTPOST_DATABASE_URL", &logged.db.url)
             .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
             .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
-            .env("OUTPOST_AUDIT_CHECKPOINT_FILE", keys.path().join("checkpoints.log"))
+            .env(
+                "OUTPOST_AUDIT_CHECKPOINT_FILE",
+                keys.path().join("checkpoints.log"),
+            )
             .args(args)
             .output()
             .unwrap()
@@ -279,12 +356,24 @@ fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
     // and verify the whole log with it.
     logged.tamper("DELETE FROM audit_checkpoints");
     let signed = run(&["audit", "checkpoint"]);
-    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
     let clean = run(&["audit", "verify"]);
-    assert_eq!(clean.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&clean.stdout), String::from_utf8_lossy(&clean.stderr));
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&clean.stdout),
+        String::from_utf8_lossy(&clean.stderr)
+    );
 
     let id = logged.event_at(1);
-    logged.tamper(&format!("UPDATE audit_events SET actor = 'user:someone-else' WHERE id = {id}"));
+    logged.tamper(&format!(
+        "UPDATE audit_events SET actor = 'user:someone-else' WHERE id = {id}"
+    ));
     let tampered = run(&["audit", "verify"]);
     assert_eq!(tampered.status.code(), Some(1));
     let out = String::from_utf8_lossy(&tampered.stdout);
@@ -292,12 +381,110 @@ fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
 
     let unreachable = Command::new(env!("CARGO_BIN_EXE_outpost"))
         .env_clear()
-        .env("OUTPOST_DATABASE_URL", "postgres://nobody@/none?host=/nonexistent")
+        .env(
+            "OUTPOST_DATABASE_URL",
+            "postgres://nobody@/none?host=/nonexistent",
+        )
         .env("OUTPOST_DB_CONNECT_TIMEOUT", "1s")
         .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
         .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
         .args(["audit", "verify"])
         .output()
         .unwrap();
-    assert_eq!(unreachable.status.code(), Some(2), "could not check: exit 2");
+    assert_eq!(
+        unreachable.status.code(),
+        Some(2),
+        "could not check: exit 2"
+    );
+}
+
+#[tokio::test]
+async fn the_viewer_filters_entries_and_shows_the_signed_state() {
+    let app = crate::support::app::TestApp::start().await;
+    let owner = app.owner("owner@example.com").await;
+    owner
+        .browser
+        .submit(
+            "/team",
+            "/team/invitations",
+            &[("email", "dev@example.com"), ("role", "developer")],
+        )
+        .await;
+    let page = owner.browser.get("/audit").await.text().await.unwrap();
+    assert!(
+        page.contains("session.sign_in") && page.contains("team.invited"),
+        "entries listed"
+    );
+    assert!(page.contains("No checkpoint yet"));
+
+    let team_only = owner
+        .browser
+        .get("/audit?action=team.")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(team_only.contains("team.invited") && !team_only.contains("session.sign_in"));
+    let bad = owner
+        .browser
+        .get("/audit?since=yesterday")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        bad.contains("must be a date"),
+        "a bad filter is explained, not a crash"
+    );
+
+    // An API key with audit.view reads the same, as JSON.
+    let key = app.api_key(owner.id, &[outpost::identity::Capability::AuditView]);
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .get(app.url("/api/v1/audit?action=session."))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = body["entries"].as_array().unwrap();
+    assert!(
+        !entries.is_empty()
+            && entries
+                .iter()
+                .all(|e| e["action"].as_str().unwrap().starts_with("session."))
+    );
+    assert!(
+        entries.iter().all(|e| e.get("mac").is_none()),
+        "MACs stay on the server"
+    );
+    let bad = client
+        .get(app.url("/api/v1/audit?until=13/13/2026"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+
+    // Paging: `before` continues below the last id shown.
+    let oldest = entries.last().unwrap()["id"].as_i64().unwrap();
+    let older: serde_json::Value = client
+        .get(app.url(&format!("/api/v1/audit?before={oldest}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        older["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["id"].as_i64().unwrap() < oldest)
+    );
 }

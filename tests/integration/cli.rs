@@ -214,16 +214,29 @@ async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
     let checkpoints = keys.path().join("checkpoints.log");
     let key_env = [
         ("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap()),
-        ("OUTPOST_AUDIT_SIGNING_KEY_FILE", signing_file.to_str().unwrap()),
+        (
+            "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+            signing_file.to_str().unwrap(),
+        ),
     ];
     let init = outpost(&key_env, &["keys", "init"]);
     assert!(init.status.success(), "{}", stderr(&init));
-    assert!(stdout(&init).contains("127.0.0.1:8080/audit+"), "public key printed: {}", stdout(&init));
+    assert!(
+        stdout(&init).contains("127.0.0.1:8080/audit+"),
+        "public key printed: {}",
+        stdout(&init)
+    );
     let mut child = command(
         &[
             ("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap()),
-            ("OUTPOST_AUDIT_SIGNING_KEY_FILE", signing_file.to_str().unwrap()),
-            ("OUTPOST_AUDIT_CHECKPOINT_FILE", checkpoints.to_str().unwrap()),
+            (
+                "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+                signing_file.to_str().unwrap(),
+            ),
+            (
+                "OUTPOST_AUDIT_CHECKPOINT_FILE",
+                checkpoints.to_str().unwrap(),
+            ),
             ("OUTPOST_DATABASE_URL", &db.url),
             ("OUTPOST_LISTEN", "127.0.0.1:0"),
             ("OUTPOST_WORKERS", "1"),
@@ -287,7 +300,10 @@ fn serve_refuses_to_start_without_a_private_vault_key() {
         ("OUTPOST_DATABASE_URL", db.url.as_str()),
         ("OUTPOST_LISTEN", "127.0.0.1:0"),
         ("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap()),
-        ("OUTPOST_AUDIT_SIGNING_KEY_FILE", signing_file.to_str().unwrap()),
+        (
+            "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+            signing_file.to_str().unwrap(),
+        ),
     ];
     let missing = outpost(&env, &["serve"]);
     assert_eq!(missing.status.code(), Some(1));

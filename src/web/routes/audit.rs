@@ -65,9 +65,12 @@ fn parse_time(name: &str, text: &str) -> Result<Option<OffsetDateTime>, String> 
     if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Ok(Some(t));
     }
-    time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-        .map(|d| Some(d.midnight().assume_utc()))
-        .map_err(|_| format!("`{name}` must be a date like 2026-11-23 or an RFC 3339 time"))
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(|d| Some(d.midnight().assume_utc()))
+    .map_err(|_| format!("`{name}` must be a date like 2026-11-23 or an RFC 3339 time"))
 }
 
 struct EntryRow {
@@ -137,7 +140,9 @@ pub async fn page(
             id: e.id,
             when: e
                 .occurred_at
-                .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                ))
                 .unwrap_or_default(),
             actor: e.actor,
             action: e.action,
@@ -156,7 +161,13 @@ pub async fn page(
             checkpoint: checkpoint.map(|c| CheckpointView {
                 size: c.tree_size,
                 when: pages::when(c.created_at),
-                root: c.root_hash.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>() + "…",
+                root: c
+                    .root_hash
+                    .iter()
+                    .take(8)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    + "…",
             }),
             verification: verification.map(|v| VerificationView {
                 clean: v.clean,
@@ -189,7 +200,9 @@ pub async fn api(
             ))
         })
         .await?;
-    let next_before = (entries.len() as i64 == PAGE).then(|| entries.last().map(|e| e.id)).flatten();
+    let next_before = (entries.len() as i64 == PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
     Ok(HttpResponse::Ok().json(json!({
         "entries": entries,
         "next_before": next_before,

@@ -169,10 +169,16 @@ impl Default for SmtpConfig {
     }
 }
 
-/// A configuration problem, worded as one line that names the key at fault.
+/// A configuration (or argument) problem, worded as one line that names the culprit.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(String);
+
+impl From<String> for ConfigError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
 
 impl Config {
     /// Loads `path` (or the default path, which may be absent) and the environment.

@@ -69,9 +69,38 @@ enum AdminCommand {
 enum AuditCommand {
     /// Take new entries into the log and sign a checkpoint now.
     Checkpoint,
-    /// Rebuild the log from the database, check every signed checkpoint, and report
-    /// the first bad entry (exit 0 clean, 1 tampered, 2 could not check).
-    Verify,
+    /// Rebuild the log from the database (or check an export offline with --export and
+    /// --pubkey), check every signed checkpoint, and report the first bad entry
+    /// (exit 0 clean, 1 tampered, 2 could not check).
+    Verify {
+        /// An export written by `outpost audit export --format jsonl`.
+        #[arg(long, requires = "pubkey")]
+        export: Option<PathBuf>,
+        /// The server's audit public key, as printed by `outpost keys init`.
+        #[arg(long, requires = "export")]
+        pubkey: Option<String>,
+    },
+    /// Write the entries covered by the latest checkpoint as JSON lines (with the
+    /// proofs an auditor needs) or CSV.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only entries from this UTC date or RFC 3339 time on.
+        #[arg(long, default_value = "")]
+        since: String,
+        /// Only entries before this UTC date or RFC 3339 time.
+        #[arg(long, default_value = "")]
+        until: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -97,7 +126,23 @@ fn main() -> ExitCode {
         } => cli::admin::create_owner(config.as_deref(), &email),
         Command::Audit { config, command } => match command {
             AuditCommand::Checkpoint => cli::audit::checkpoint(config.as_deref()),
-            AuditCommand::Verify => cli::audit::verify(config.as_deref()),
+            AuditCommand::Verify {
+                export: Some(file),
+                pubkey: Some(key),
+            } => cli::audit::verify_export(&file, &key),
+            AuditCommand::Verify { .. } => cli::audit::verify(config.as_deref()),
+            AuditCommand::Export {
+                format,
+                since,
+                until,
+                out,
+            } => {
+                let format = match format {
+                    ExportFormat::Jsonl => outpost::audit::export::Format::Jsonl,
+                    ExportFormat::Csv => outpost::audit::export::Format::Csv,
+                };
+                cli::audit::export(config.as_deref(), format, &since, &until, out.as_deref())
+            }
         },
         Command::Keys {
             config,

@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod entry;
+pub mod export;
 pub mod log;
 pub mod query;
 

@@ -95,3 +95,20 @@ pub fn latest_verification(conn: &mut PgConnection) -> QueryResult<Option<Verifi
         .first(conn)
         .optional()
 }
+
+/// A time as people type it: a UTC date (`2026-11-23`) or an RFC 3339 time.
+pub fn parse_time(name: &str, text: &str) -> Result<Option<OffsetDateTime>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return Ok(Some(t));
+    }
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(|d| Some(d.midnight().assume_utc()))
+    .map_err(|_| format!("`{name}` must be a date like 2026-11-23 or an RFC 3339 time"))
+}

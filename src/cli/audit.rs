@@ -1,9 +1,10 @@
 //! `outpost audit …`
 
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use super::CliError;
-use crate::audit::{checkpoint, context, log, query};
+use crate::audit::{checkpoint, context, export, log, query};
 
 /// `outpost audit checkpoint`: integrate new entries and sign the tree head now.
 pub fn checkpoint(path: Option<&Path>) -> Result<(), CliError> {
@@ -23,6 +24,65 @@ pub fn checkpoint(path: Option<&Path>) -> Result<(), CliError> {
     println!("signed checkpoint: {} entries", head.size);
     print!("{}", head.body());
     Ok(())
+}
+
+/// `outpost audit export`: the entries covered by the latest checkpoint, to a file or
+/// standard output.
+pub fn export(
+    path: Option<&Path>,
+    format: export::Format,
+    since: &str,
+    until: &str,
+    out: Option<&Path>,
+) -> Result<(), CliError> {
+    let since = query::parse_time("--since", since).map_err(|e| CliError::Config(e.into()))?;
+    let until = query::parse_time("--until", until).map_err(|e| CliError::Config(e.into()))?;
+    let (_, db, _) = super::open(path)?;
+    let mut conn = db.get()?;
+    let mut sink: Box<dyn Write> = match out {
+        Some(file) => Box::new(BufWriter::new(std::fs::File::create(file).map_err(
+            |e| CliError::Failed(format!("cannot write {}: {e}", file.display())),
+        )?)),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let written = export::write(&mut conn, &mut sink, format, since, until)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    sink.flush().map_err(|e| CliError::Failed(e.to_string()))?;
+    eprintln!("exported {written} entries");
+    Ok(())
+}
+
+/// `outpost audit verify --export FILE --pubkey KEY`: checks an export with nothing but
+/// the server's public key: no database, no configuration.
+pub fn verify_export(file: &Path, public_key: &str) -> Result<(), CliError> {
+    let verifier = checkpoint::Verifier::from_key(public_key.trim()).map_err(|e| {
+        CliError::Config(crate::config::ConfigError::from(format!("--pubkey: {e}")))
+    })?;
+    let input = std::fs::File::open(file)
+        .map_err(|e| CliError::Incomplete(format!("cannot read {}: {e}", file.display())))?;
+    let report = export::verify(&mut BufReader::new(input), &verifier)
+        .map_err(|e| CliError::Incomplete(e.to_string()))?;
+    let size = report.checkpoint.as_ref().map_or(0, |c| c.size);
+    println!(
+        "{} entries checked against a signed log of {size}{}",
+        report.entries,
+        if report.complete {
+            " (complete export)"
+        } else {
+            ""
+        }
+    );
+    if report.is_clean() {
+        println!("the export verifies");
+        return Ok(());
+    }
+    for problem in report.problems.iter().take(20) {
+        println!("TAMPERED {problem}");
+    }
+    Err(CliError::Failed(format!(
+        "the export does not verify: {} problem(s)",
+        report.problems.len()
+    )))
 }
 
 /// `outpost audit verify`: exit 0 clean, 1 tampered, 2 when it could not check.

@@ -488,3 +488,163 @@ async fn the_viewer_filters_entries_and_shows_the_signed_state() {
             .all(|e| e["id"].as_i64().unwrap() < oldest)
     );
 }
+
+/// The `outpost` binary pointed at `logged`'s database, with its keys in `dir`.
+struct Cli<'a> {
+    logged: &'a Logged,
+    dir: tempfile::TempDir,
+}
+
+impl<'a> Cli<'a> {
+    fn new(logged: &'a Logged) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let vault_key = dir.path().join("vault.key");
+        std::fs::write(&vault_key, "07".repeat(32)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).unwrap();
+        checkpoint::write_signer(
+            &dir.path().join("audit-signing.key"),
+            "127.0.0.1:8080/audit",
+        )
+        .unwrap();
+        Self { logged, dir }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .env_clear()
+            .env("OUTPOST_DATABASE_URL", &self.logged.db.url)
+            .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
+            .env(
+                "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+                self.dir.path().join("audit-signing.key"),
+            )
+            .env(
+                "OUTPOST_AUDIT_CHECKPOINT_FILE",
+                self.dir.path().join("checkpoints.log"),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn public_key(&self) -> String {
+        let out = self.run(&["keys", "init"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_owned()
+    }
+}
+
+#[test]
+fn an_export_verifies_offline_and_any_edit_to_it_is_found() {
+    let logged = Logged::with_entries(12);
+    let cli = Cli::new(&logged);
+    assert!(cli.run(&["audit", "checkpoint"]).status.success());
+    let pubkey = cli.public_key();
+    let full = cli.path("full.jsonl");
+    let exported = cli.run(&["audit", "export", "--format", "jsonl", "--out", &full]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let verify =
+        |file: &str, key: &str| cli.run(&["audit", "verify", "--export", file, "--pubkey", key]);
+    let ok = verify(&full, &pubkey);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("12 entries checked"));
+
+    let text = std::fs::read_to_string(&full).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let edited = cli.path("edited.jsonl");
+    let mut changed = lines.clone();
+    changed[3] = changed[3].replace("thing:2", "thing:X");
+    std::fs::write(&edited, changed.join("\n")).unwrap();
+    assert_eq!(
+        verify(&edited, &pubkey).status.code(),
+        Some(1),
+        "a changed entry"
+    );
+    let mut removed = lines.clone();
+    removed.remove(5);
+    std::fs::write(&edited, removed.join("\n")).unwrap();
+    assert_eq!(
+        verify(&edited, &pubkey).status.code(),
+        Some(1),
+        "a removed entry"
+    );
+    lines.swap(2, 3);
+    std::fs::write(&edited, lines.join("\n")).unwrap();
+    assert_eq!(
+        verify(&edited, &pubkey).status.code(),
+        Some(1),
+        "two swapped entries"
+    );
+
+    let stranger = Signer::generate("127.0.0.1:8080/audit")
+        .unwrap()
+        .verifier()
+        .verifier_key();
+    assert_eq!(
+        verify(&full, &stranger).status.code(),
+        Some(1),
+        "another server's key"
+    );
+    assert_eq!(
+        verify(&full, "not-a-key").status.code(),
+        Some(2),
+        "a malformed key is a usage error"
+    );
+}
+
+#[test]
+fn a_partial_export_carries_inclusion_proofs() {
+    let logged = Logged::with_entries(9);
+    let cli = Cli::new(&logged);
+    assert!(cli.run(&["audit", "checkpoint"]).status.success());
+    let pubkey = cli.public_key();
+    let partial = cli.path("partial.jsonl");
+    let exported = cli.run(&[
+        "audit",
+        "export",
+        "--since",
+        "2000-01-01",
+        "--out",
+        &partial,
+    ]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let text = std::fs::read_to_string(&partial).unwrap();
+    assert!(text.contains("inclusion_proof"), "{text}");
+    let verify = |file: &str| cli.run(&["audit", "verify", "--export", file, "--pubkey", &pubkey]);
+    assert_eq!(verify(&partial).status.code(), Some(0));
+    let forged = cli.path("forged.jsonl");
+    std::fs::write(&forged, text.replacen("test.event", "test.evil", 1)).unwrap();
+    assert_eq!(verify(&forged).status.code(), Some(1));
+
+    let csv = cli.run(&["audit", "export", "--format", "csv"]);
+    let out = String::from_utf8_lossy(&csv.stdout);
+    assert!(
+        out.starts_with("leaf_index,id,occurred_at,actor,action"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 10, "header and nine entries");
+    let bad = cli.run(&["audit", "export", "--since", "last tuesday"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

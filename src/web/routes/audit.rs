@@ -4,9 +4,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::OffsetDateTime;
 
-use crate::audit::query::{self, Filter, PAGE};
+use crate::audit::query::{self, Filter, PAGE, parse_time};
 use crate::identity::cap;
 use crate::web::AppState;
 use crate::web::csrf::CsrfToken;
@@ -55,22 +54,6 @@ impl FilterForm {
         .unwrap_or_default();
         format!("/audit?{query}")
     }
-}
-
-fn parse_time(name: &str, text: &str) -> Result<Option<OffsetDateTime>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
-        return Ok(Some(t));
-    }
-    time::Date::parse(
-        text,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map(|d| Some(d.midnight().assume_utc()))
-    .map_err(|_| format!("`{name}` must be a date like 2026-11-23 or an RFC 3339 time"))
 }
 
 struct EntryRow {

@@ -39,6 +39,9 @@ pub struct Config {
     pub audit_signing_key_file: PathBuf,
     /// Every signed checkpoint is also appended here, outside the database.
     pub audit_checkpoint_file: PathBuf,
+    /// If set, every entry is appended here as a JSON line as it enters the log, for
+    /// SIEM forwarders (Splunk, Datadog, CloudTrail-style shippers) to tail.
+    pub audit_stream_file: Option<PathBuf>,
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub smtp: SmtpConfig,
@@ -123,6 +126,7 @@ impl Default for Config {
             vault_key_file: PathBuf::from("/etc/outpost/vault.key"),
             audit_signing_key_file: PathBuf::from("/etc/outpost/audit-signing.key"),
             audit_checkpoint_file: PathBuf::from("/var/lib/outpost/audit-checkpoints.log"),
+            audit_stream_file: None,
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             smtp: SmtpConfig::default(),

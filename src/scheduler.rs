@@ -24,6 +24,7 @@ pub struct Periodic {
     pub signer: Signer,
     pub origin: String,
     pub checkpoint_file: PathBuf,
+    pub stream_file: Option<PathBuf>,
     pub sessions: SessionPolicy,
     pub throttle: ThrottlePolicy,
 }
@@ -43,6 +44,7 @@ impl Periodic {
                     &this.signer,
                     &this.origin,
                     &this.checkpoint_file,
+                    this.stream_file.as_deref(),
                 )
             })
             .await;

@@ -47,8 +47,15 @@ struct Pending {
     id: i64,
 }
 
-/// Takes every entry that can safely be ordered into the tree; returns how many.
-pub fn integrate(conn: &mut PgConnection, context: &AuditContext) -> Result<usize, LogError> {
+/// Takes every entry that can safely be ordered into the tree; returns how many. With
+/// a `stream` file, each entry taken in is also appended to it as a JSON line for SIEM
+/// forwarders; the write happens inside the transaction, so a failed write means the
+/// entries are retried (delivery is at least once, never silently skipped).
+pub fn integrate(
+    conn: &mut PgConnection,
+    context: &AuditContext,
+    stream: Option<&Path>,
+) -> Result<usize, LogError> {
     conn.transaction(|conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(INTEGRATION_LOCK)
@@ -80,6 +87,7 @@ pub fn integrate(conn: &mut PgConnection, context: &AuditContext) -> Result<usiz
             .first::<Option<i64>>(conn)?
             .map_or(0, |last| last + 1);
         let mut taken = 0;
+        let mut streamed = String::new();
         for entry in entries {
             let canonical = entry.canonical();
             let authentic = entry
@@ -100,8 +108,17 @@ pub fn integrate(conn: &mut PgConnection, context: &AuditContext) -> Result<usiz
                     audit_leaves::leaf_hash.eq(&merkle::leaf_hash(&canonical)[..]),
                 ))
                 .execute(conn)?;
+            if stream.is_some() {
+                let mut line = serde_json::to_value(&entry).unwrap_or_default();
+                line["leaf_index"] = serde_json::Value::from(next);
+                streamed.push_str(&line.to_string());
+                streamed.push('\n');
+            }
             next += 1;
             taken += 1;
+        }
+        if let Some(path) = stream.filter(|_| !streamed.is_empty()) {
+            append_to_file(path, streamed.trim_end_matches('\n'))?;
         }
         Ok(taken)
     })
@@ -147,8 +164,9 @@ pub fn checkpoint(
     signer: &Signer,
     origin: &str,
     file: &Path,
+    stream: Option<&Path>,
 ) -> Result<Checkpoint, LogError> {
-    integrate(conn, context)?;
+    integrate(conn, context, stream)?;
     conn.transaction(|conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(INTEGRATION_LOCK)

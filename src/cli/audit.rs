@@ -19,6 +19,7 @@ pub fn checkpoint(path: Option<&Path>) -> Result<(), CliError> {
         &signer,
         &config.audit_origin(),
         &config.audit_checkpoint_file,
+        config.audit_stream_file.as_deref(),
     )
     .map_err(|e| CliError::Failed(e.to_string()))?;
     println!("signed checkpoint: {} entries", head.size);

@@ -29,6 +29,7 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
         signer,
         origin: config.audit_origin(),
         checkpoint_file: config.audit_checkpoint_file.clone(),
+        stream_file: config.audit_stream_file.clone(),
         sessions: SessionPolicy {
             idle_timeout: config.session.idle_timeout,
             absolute_timeout: config.session.absolute_timeout,

@@ -69,6 +69,7 @@ impl Logged {
             &self.signer,
             "test.example/audit",
             &self.checkpoint_file(),
+            None,
         )
         .expect("checkpoint");
     }
@@ -105,7 +106,7 @@ impl Logged {
 fn settle(db: &TestDb, expected: usize) {
     for _ in 0..500 {
         let mut conn = db.conn();
-        log::integrate(&mut conn, context()).expect("integrate");
+        log::integrate(&mut conn, context(), None).expect("integrate");
         let leaves: i64 = {
             use outpost::db::schema::audit_leaves::dsl::*;
             audit_leaves.count().get_result(&mut conn).unwrap()
@@ -241,7 +242,7 @@ fn a_forged_entry_is_found_and_never_taken_into_the_log() {
                  '\\x0000000000000000000000000000000000000000000000000000000000000000')",
     );
     assert_eq!(
-        log::integrate(&mut logged.db.conn(), context()).unwrap(),
+        log::integrate(&mut logged.db.conn(), context(), None).unwrap(),
         0,
         "not integrated"
     );
@@ -647,4 +648,43 @@ fn a_partial_export_carries_inclusion_proofs() {
     assert_eq!(out.lines().count(), 10, "header and nine entries");
     let bad = cli.run(&["audit", "export", "--since", "last tuesday"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn entries_are_streamed_as_json_lines_when_they_enter_the_log() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("siem/audit.jsonl");
+    {
+        let mut conn = db.conn();
+        for i in 0..3 {
+            audit_api::record(
+                &mut conn,
+                &Event::new(Actor::System, "test.streamed", Outcome::Success)
+                    .target(format!("n:{i}")),
+            )
+            .unwrap();
+        }
+    }
+    let mut taken = 0;
+    for _ in 0..500 {
+        taken += log::integrate(&mut db.conn(), context(), Some(&stream)).unwrap();
+        if taken == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines
+            .iter()
+            .enumerate()
+            .all(|(i, l)| l["leaf_index"] == i as i64 && l["action"] == "test.streamed")
+    );
+    assert!(lines.iter().all(|l| l.get("mac").is_none()));
 }

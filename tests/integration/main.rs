@@ -7,6 +7,7 @@ mod support;
 mod account;
 mod api;
 mod api_keys;
+mod audit_crash;
 mod audit_log;
 mod cli;
 mod email;

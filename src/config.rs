@@ -42,6 +42,10 @@ pub struct Config {
     /// If set, every entry is appended here as a JSON line as it enters the log, for
     /// SIEM forwarders (Splunk, Datadog, CloudTrail-style shippers) to tail.
     pub audit_stream_file: Option<PathBuf>,
+    /// How long entries stay in the database before `outpost audit compact` may
+    /// archive them.
+    #[serde(with = "human_duration")]
+    pub audit_retention: Duration,
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub smtp: SmtpConfig,
@@ -127,6 +131,7 @@ impl Default for Config {
             audit_signing_key_file: PathBuf::from("/etc/outpost/audit-signing.key"),
             audit_checkpoint_file: PathBuf::from("/var/lib/outpost/audit-checkpoints.log"),
             audit_stream_file: None,
+            audit_retention: Duration::from_secs(7 * 365 * 86_400 + 2 * 86_400),
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             smtp: SmtpConfig::default(),

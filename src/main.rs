@@ -80,6 +80,12 @@ enum AuditCommand {
         #[arg(long, requires = "export")]
         pubkey: Option<String>,
     },
+    /// Archive entries older than `audit_retention` to FILE (a verifiable export) and
+    /// remove them, by a signed and audited compaction.
+    Compact {
+        #[arg(long)]
+        archive: PathBuf,
+    },
     /// Write the entries covered by the latest checkpoint as JSON lines (with the
     /// proofs an auditor needs) or CSV.
     Export {
@@ -131,6 +137,7 @@ fn main() -> ExitCode {
                 pubkey: Some(key),
             } => cli::audit::verify_export(&file, &key),
             AuditCommand::Verify { .. } => cli::audit::verify(config.as_deref()),
+            AuditCommand::Compact { archive } => cli::audit::compact(config.as_deref(), &archive),
             AuditCommand::Export {
                 format,
                 since,

@@ -295,6 +295,21 @@ impl Signer {
         Ok(self.sign_text(&checkpoint.body()))
     }
 
+    /// Signs a statement other than a checkpoint (its first line says what it is):
+    /// plain lines, each ending in `\n`, no blank line, no control characters.
+    pub fn sign_statement(&self, text: &str) -> Result<String, CheckpointError> {
+        let lines_ok = text.ends_with('\n')
+            && !text.contains("\n\n")
+            && !text.starts_with('\n')
+            && !text.chars().any(|c| c < ' ' && c != '\n');
+        if !lines_ok {
+            return Err(CheckpointError::MalformedNote(
+                "a statement is non-empty lines, each ending in a newline",
+            ));
+        }
+        Ok(self.sign_text(text))
+    }
+
     /// Signs any note text ending in `\n`; the signature covers exactly those bytes.
     fn sign_text(&self, text: &str) -> String {
         debug_assert!(text.ends_with('\n'), "a note text ends in a newline");
@@ -450,6 +465,11 @@ impl Verifier {
         let text = self.verify_text(note)?;
         // Parsed only once signed: unsigned text is not to be interpreted.
         Checkpoint::parse_body(text)
+    }
+
+    /// Verifies a signed statement (see [`Signer::sign_statement`]) and returns its text.
+    pub fn verify_statement<'n>(&self, note: &'n str) -> Result<&'n str, CheckpointError> {
+        self.verify_text(note)
     }
 
     /// The signed-note layer: returns the verified text, whatever it says.

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use super::checkpoint::{Checkpoint, Verifier};
 use super::entry::StoredEntry;
 use super::merkle::{self, Hash};
-use crate::db::schema::{audit_checkpoints, audit_events, audit_leaves};
+use crate::db::schema::{audit_checkpoints, audit_compactions, audit_events, audit_leaves};
 
 pub const FORMAT: &str = "outpost-audit-export-v1";
 
@@ -62,14 +62,27 @@ pub enum Format {
     Csv,
 }
 
-/// Writes the entries covered by the latest checkpoint, optionally limited to a time
-/// range; returns how many were written.
+/// Which entries to export; the default is all of them.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Positions in the log (leaf indices), e.g. what a compaction archives.
+    pub positions: Option<std::ops::Range<i64>>,
+}
+
+impl Selection {
+    fn is_everything(&self) -> bool {
+        self.since.is_none() && self.until.is_none() && self.positions.is_none()
+    }
+}
+
+/// Writes the selected entries covered by the latest checkpoint; returns how many.
 pub fn write(
     conn: &mut PgConnection,
     out: &mut dyn Write,
     format: Format,
-    since: Option<OffsetDateTime>,
-    until: Option<OffsetDateTime>,
+    selection: &Selection,
 ) -> Result<usize, ExportError> {
     let (tree_size, note): (i64, String) = audit_checkpoints::table
         .order(audit_checkpoints::id.desc())
@@ -88,14 +101,24 @@ pub fn write(
         .order(audit_leaves::leaf_index.asc())
         .select((audit_leaves::leaf_index, StoredEntry::as_select()))
         .into_boxed();
-    if let Some(since) = since {
+    if let Some(since) = selection.since {
         rows = rows.filter(audit_events::occurred_at.ge(since));
     }
-    if let Some(until) = until {
+    if let Some(until) = selection.until {
         rows = rows.filter(audit_events::occurred_at.lt(until));
     }
+    if let Some(positions) = &selection.positions {
+        rows = rows
+            .filter(audit_leaves::leaf_index.ge(positions.start))
+            .filter(audit_leaves::leaf_index.lt(positions.end));
+    }
     let rows: Vec<(i64, StoredEntry)> = rows.load(conn)?;
-    let complete = since.is_none() && until.is_none();
+    // After a compaction the oldest entries live in its archive, not here: such an
+    // export proves each line instead of rebuilding the whole tree.
+    let compacted: Option<i64> = audit_compactions::table
+        .select(diesel::dsl::max(audit_compactions::up_to_leaf))
+        .first(conn)?;
+    let complete = selection.is_everything() && compacted.unwrap_or(0) == 0;
     match format {
         Format::Jsonl => {
             let header = Header {

@@ -8,6 +8,7 @@ pub mod entry;
 pub mod export;
 pub mod log;
 pub mod query;
+pub mod retention;
 
 pub mod checkpoint;
 

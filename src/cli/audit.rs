@@ -4,7 +4,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use super::CliError;
-use crate::audit::{checkpoint, context, export, log, query};
+use crate::audit::{checkpoint, context, export, log, query, retention};
 
 /// `outpost audit checkpoint`: integrate new entries and sign the tree head now.
 pub fn checkpoint(path: Option<&Path>) -> Result<(), CliError> {
@@ -46,10 +46,51 @@ pub fn export(
         )?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let written = export::write(&mut conn, &mut sink, format, since, until)
+    let selection = export::Selection {
+        since,
+        until,
+        positions: None,
+    };
+    let written = export::write(&mut conn, &mut sink, format, &selection)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     sink.flush().map_err(|e| CliError::Failed(e.to_string()))?;
     eprintln!("exported {written} entries");
+    Ok(())
+}
+
+/// `outpost audit compact --archive FILE`: archive and remove entries past retention.
+pub fn compact(path: Option<&Path>, archive: &Path) -> Result<(), CliError> {
+    let (config, db, _) = super::open(path)?;
+    let context =
+        context::current().ok_or_else(|| CliError::Failed("audit context missing".into()))?;
+    let signer = checkpoint::load_signer(&config.audit_signing_key_file)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let outcome = retention::compact(
+        &mut *db.get()?,
+        context,
+        &signer,
+        &config.audit_origin(),
+        &config.audit_checkpoint_file,
+        config.audit_retention,
+        archive,
+    )
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    match outcome {
+        None => println!("nothing is older than the retention period; nothing archived"),
+        Some(done) => {
+            let digest: String = done
+                .archive_sha256
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            println!(
+                "archived {} entries (positions below {}) to {}; SHA-256 {digest}",
+                done.archived,
+                done.up_to_leaf,
+                archive.display()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -100,8 +141,8 @@ pub fn verify(path: Option<&Path>) -> Result<(), CliError> {
     query::record_verification(&mut conn, &report)
         .map_err(|e| CliError::Incomplete(e.to_string()))?;
     println!(
-        "{} entries in the log, {} pending, {} signed checkpoints",
-        report.entries, report.pending, report.checkpoints
+        "{} entries in the log ({} archived), {} pending, {} signed checkpoints",
+        report.entries, report.archived, report.pending, report.checkpoints
     );
     if report.is_clean() {
         println!("the audit log verifies");

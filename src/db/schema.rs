@@ -26,6 +26,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_compactions (id) {
+        id -> Int8,
+        up_to_leaf -> Int8,
+        archive_sha256 -> Bytea,
+        note -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_verifications (id) {
         id -> Int8,
         ran_at -> Timestamptz,
@@ -183,11 +193,13 @@ diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
 
+// No foreign key any more (leaves outlive archived entries), but the relation holds.
 diesel::joinable!(audit_leaves -> audit_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_checkpoints,
+    audit_compactions,
     audit_events,
     audit_leaves,
     audit_verifications,

@@ -688,3 +688,85 @@ fn entries_are_streamed_as_json_lines_when_they_enter_the_log() {
     );
     assert!(lines.iter().all(|l| l.get("mac").is_none()));
 }
+
+#[test]
+fn a_compaction_archives_old_entries_and_the_log_still_verifies() {
+    let logged = Logged::with_entries(6);
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    {
+        let mut conn = logged.db.conn();
+        for _ in 0..3 {
+            audit_api::record(
+                &mut conn,
+                &Event::new(Actor::System, "test.recent", Outcome::Success),
+            )
+            .unwrap();
+        }
+    }
+    settle(&logged.db, 9);
+    let archive = logged.dir.path().join("archive.jsonl");
+    let done = outpost::audit::retention::compact(
+        &mut logged.db.conn(),
+        context(),
+        &logged.signer,
+        "test.example/audit",
+        &logged.checkpoint_file(),
+        std::time::Duration::from_secs(1),
+        &archive,
+    )
+    .unwrap()
+    .expect("old entries were due");
+    assert_eq!((done.up_to_leaf, done.archived), (6, 6));
+
+    let report = logged.verify();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.archived, 6);
+    let kept = logged
+        .db
+        .execute("SELECT 1 FROM audit_events WHERE action = 'test.recent'");
+    assert_eq!(kept, 3, "entries within retention stay");
+    assert!(
+        logged
+            .db
+            .execute("SELECT 1 FROM audit_events WHERE action = 'audit.compacted'")
+            == 1,
+        "audited"
+    );
+
+    // The archive stands on its own with the public key.
+    let mut reader = std::io::BufReader::new(std::fs::File::open(&archive).unwrap());
+    let offline = outpost::audit::export::verify(&mut reader, &logged.signer.verifier()).unwrap();
+    assert!(offline.is_clean() && offline.entries == 6, "{offline:?}");
+
+    // Above the cut the log is as append-only as ever.
+    let newer = logged.event_at(7);
+    let refused = diesel::sql_query(format!("DELETE FROM audit_events WHERE id = {newer}"))
+        .execute(&mut logged.db.conn());
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    // Nothing more is due right away.
+    let again = outpost::audit::retention::compact(
+        &mut logged.db.conn(),
+        context(),
+        &logged.signer,
+        "test.example/audit",
+        &logged.checkpoint_file(),
+        std::time::Duration::from_secs(3600),
+        &logged.dir.path().join("again.jsonl"),
+    )
+    .unwrap();
+    assert!(again.is_none());
+}
+
+#[test]
+fn a_forged_compaction_does_not_excuse_deleted_entries() {
+    let logged = Logged::with_entries(6);
+    logged.tamper(
+        "INSERT INTO audit_compactions (up_to_leaf, archive_sha256, note) \
+         VALUES (4, '\\x0000000000000000000000000000000000000000000000000000000000000000', 'outpost-audit-compaction\nforged\n\n— nobody AAAA\n'); \
+         DELETE FROM audit_events WHERE id IN (SELECT event_id FROM audit_leaves WHERE leaf_index < 4)",
+    );
+    let report = logged.verify();
+    let all = format!("{:?}", report.problems);
+    assert!(all.contains("not signed by this server"), "{all}");
+    assert!(all.contains("entry deleted"), "{all}");
+}

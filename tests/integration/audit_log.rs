@@ -44,7 +44,14 @@ impl Logged {
         }
         settle(&db, n);
         let dir = tempfile::tempdir().unwrap();
-        let signer = Signer::generate("test.example/audit").expect("signer");
+        // The key lives in a file, so the `outpost` binary can verify the same log.
+        let key_file = dir.path().join("audit-signing.key");
+        checkpoint::write_signer(&key_file, "test.example/audit").expect("signing key");
+        let signer = checkpoint::load_signer(&key_file).expect("signer");
+        let vault_key = dir.path().join("vault.key");
+        std::fs::write(&vault_key, "07".repeat(32)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).unwrap();
         let logged = Self { db, signer, dir };
         logged.checkpoint();
         logged
@@ -74,7 +81,41 @@ impl Logged {
         .expect("checkpoint");
     }
 
+    /// `outpost audit verify` on this log: its exit code and what it printed.
+    fn verify_cli(&self) -> (Option<i32>, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .env_clear()
+            .env("OUTPOST_DATABASE_URL", &self.db.url)
+            .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
+            .env(
+                "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+                self.dir.path().join("audit-signing.key"),
+            )
+            .env("OUTPOST_AUDIT_CHECKPOINT_FILE", self.checkpoint_file())
+            .args(["audit", "verify"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// Verifies through the library and, for the same log, through the binary, which
+    /// must agree: exit 0 when clean, 1 with a TAMPERED line otherwise.
     fn verify(&self) -> Report {
+        let report = self.verify_with_library();
+        let (code, printed) = self.verify_cli();
+        if report.is_clean() {
+            assert_eq!(code, Some(0), "{printed}");
+        } else {
+            assert_eq!(code, Some(1), "{printed}");
+            assert!(printed.contains("TAMPERED"), "{printed}");
+        }
+        report
+    }
+
+    fn verify_with_library(&self) -> Report {
         log::verify(&mut self.db.conn(), context(), &self.signer.verifier()).expect("verify runs")
     }
 

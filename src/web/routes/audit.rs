@@ -60,6 +60,8 @@ struct EntryRow {
     id: i64,
     when: String,
     actor: String,
+    /// The actor as people know them: a member's email where there is one.
+    actor_name: String,
     action: String,
     target: String,
     outcome: String,
@@ -104,16 +106,21 @@ pub async fn page(
         Ok(filter) => (filter, None),
         Err(why) => (Filter::default(), Some(why)),
     };
-    let (entries, checkpoint, verification) = state
+    let (entries, checkpoint, verification, members) = state
         .db
         .run(move |conn| {
             Ok::<_, AppError>((
                 query::search(conn, &filter)?,
                 query::latest_checkpoint(conn)?,
                 query::latest_verification(conn)?,
+                crate::identity::user::all(conn)?,
             ))
         })
         .await?;
+    let emails: std::collections::HashMap<String, String> = members
+        .into_iter()
+        .map(|u| (format!("user:{}", u.id), u.email))
+        .collect();
     let next_page = (entries.len() as i64 == PAGE)
         .then(|| entries.last().map(|e| form.next_page(e.id)))
         .flatten();
@@ -127,6 +134,7 @@ pub async fn page(
                     "[year]-[month]-[day] [hour]:[minute]:[second]"
                 ))
                 .unwrap_or_default(),
+            actor_name: emails.get(&e.actor).cloned().unwrap_or_else(|| e.actor.clone()),
             actor: e.actor,
             action: e.action,
             target: e.target.unwrap_or_default(),

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod identity;
+pub mod keyfile;
 pub mod notify;
 pub mod scheduler;
 pub mod secret;

@@ -3,7 +3,9 @@
 //! blocking database work on the blocking pool and log their outcome; a failing run is
 //! logged loudly and retried at the next tick.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
@@ -100,31 +102,35 @@ impl Periodic {
     }
 }
 
+type Task = fn(Arc<Periodic>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+async fn schedule(
+    scheduler: &JobScheduler,
+    cron: &str,
+    periodic: &Arc<Periodic>,
+    task: Task,
+) -> Result<(), JobSchedulerError> {
+    let periodic = Arc::clone(periodic);
+    let job = Job::new_async(cron, move |_, _| task(Arc::clone(&periodic)))?;
+    scheduler.add(job).await.map(drop)
+}
+
 /// Starts the jobs; the scheduler runs until the process ends.
 pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError> {
     let periodic = Arc::new(periodic);
     let scheduler = JobScheduler::new().await?;
-    let job = Arc::clone(&periodic);
-    scheduler
-        .add(Job::new_async(CHECKPOINT_EVERY, move |_, _| {
-            let job = Arc::clone(&job);
-            Box::pin(async move { job.checkpoint().await })
-        })?)
-        .await?;
-    let job = Arc::clone(&periodic);
-    scheduler
-        .add(Job::new_async(PURGE_HOURLY, move |_, _| {
-            let job = Arc::clone(&job);
-            Box::pin(async move { job.purge().await })
-        })?)
-        .await?;
-    let job = Arc::clone(&periodic);
-    scheduler
-        .add(Job::new_async(VERIFY_HOURLY, move |_, _| {
-            let job = Arc::clone(&job);
-            Box::pin(async move { job.verify().await })
-        })?)
-        .await?;
+    schedule(&scheduler, CHECKPOINT_EVERY, &periodic, |p| {
+        Box::pin(async move { p.checkpoint().await })
+    })
+    .await?;
+    schedule(&scheduler, VERIFY_HOURLY, &periodic, |p| {
+        Box::pin(async move { p.verify().await })
+    })
+    .await?;
+    schedule(&scheduler, PURGE_HOURLY, &periodic, |p| {
+        Box::pin(async move { p.purge().await })
+    })
+    .await?;
     scheduler.start().await?;
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
     periodic.checkpoint().await;

@@ -25,9 +25,9 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use crate::keyfile;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
@@ -563,33 +563,19 @@ pub fn write_signer(path: &Path, name: &str) -> Result<Verifier, CheckpointError
     };
     // Before touching the disk, so a bad name leaves nothing behind.
     let signer = Signer::generate(name)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o400)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                fail("already exists; refusing to replace a key".into())
-            }
-            _ => fail(e.to_string()),
-        })?;
+    let mut file = keyfile::create(path).map_err(fail)?;
     let written = file
         .write_all(signer.signer_key().as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all())
-        // The umask may have taken bits away from 0400 but cannot have added any;
-        // setting it again makes the mode exactly 0400 whatever the umask was.
-        .and_then(|()| fs::set_permissions(path, fs::Permissions::from_mode(0o400)));
+        .map_err(|e| e.to_string())
+        .and_then(|()| keyfile::restrict(path));
     if let Err(e) = written {
         // The file is ours (create_new) and incomplete; left behind it would block the
         // next attempt without ever loading.
         drop(file);
         let _ = fs::remove_file(path);
-        return Err(fail(e.to_string()));
+        return Err(fail(e));
     }
     Ok(signer.verifier())
 }
@@ -601,23 +587,7 @@ pub fn load_signer(path: &Path) -> Result<Signer, CheckpointError> {
         path: path.display().to_string(),
         reason,
     };
-    // Mode and content come from the same open file, so the file cannot be swapped
-    // between the check and the read.
-    let mut file = fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(fail("is not a regular file".into()));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(fail(format!(
-            "mode {:o} lets group or others access it; run `chmod 0400 {}`",
-            meta.mode() & 0o777,
-            path.display()
-        )));
-    }
-    if meta.len() > MAX_KEY_FILE_BYTES {
-        return Err(fail("too large to hold a signer key".into()));
-    }
+    let (mut file, meta) = keyfile::open_private(path, MAX_KEY_FILE_BYTES).map_err(fail)?;
     let capacity = usize::try_from(meta.len()).map_err(|e| fail(e.to_string()))?;
     // Sized up front so reading never reallocates and leaves a copy of the key behind.
     let mut text = Zeroizing::new(String::with_capacity(capacity + 1));
@@ -629,6 +599,7 @@ pub fn load_signer(path: &Path) -> Result<Signer, CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     // Reference vectors from golang.org/x/mod/sumdb/note, note_test.go (GitHub mirror
     // golang/mod): TestNewVerifier, TestNewSigner, TestSign and TestOpen.

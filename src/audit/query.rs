@@ -56,6 +56,23 @@ pub fn search(conn: &mut PgConnection, filter: &Filter) -> QueryResult<Vec<Store
         .load(conn)
 }
 
+/// What the audit page and `GET /api/v1/audit` show: a page of entries and the state
+/// of the log's signatures and verification.
+#[derive(Debug)]
+pub struct Overview {
+    pub entries: Vec<StoredEntry>,
+    pub checkpoint: Option<StoredCheckpoint>,
+    pub verification: Option<Verification>,
+}
+
+pub fn overview(conn: &mut PgConnection, filter: &Filter) -> QueryResult<Overview> {
+    Ok(Overview {
+        entries: search(conn, filter)?,
+        checkpoint: latest_checkpoint(conn)?,
+        verification: latest_verification(conn)?,
+    })
+}
+
 pub fn latest_checkpoint(conn: &mut PgConnection) -> QueryResult<Option<StoredCheckpoint>> {
     audit_checkpoints::table
         .order(audit_checkpoints::id.desc())

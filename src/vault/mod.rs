@@ -5,9 +5,7 @@
 //! row, it no longer opens. The key comes from an owner-only file, never from the
 //! database or the environment.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Write};
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
@@ -15,6 +13,8 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
+
+use crate::keyfile;
 
 const VERSION_PREFIX: &str = "v1:";
 const NONCE_LEN: usize = 12;
@@ -64,19 +64,10 @@ pub fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
         path: path.display().to_string(),
         reason,
     };
-    let meta = fs::metadata(path).map_err(|e| {
-        fail(format!(
-            "{e}; create it with `outpost keys init` (owner-only, mode 0400)"
-        ))
-    })?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(fail(format!(
-            "mode {:o} lets others read it; run `chmod 0400 {}`",
-            meta.mode() & 0o777,
-            path.display()
-        )));
-    }
-    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
+    let (mut file, _) = keyfile::open_private(path, 256).map_err(fail)?;
+    let mut text = Zeroizing::new(String::with_capacity(128));
+    file.read_to_string(&mut text)
+        .map_err(|e| fail(e.to_string()))?;
     let hex = text.trim();
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(fail("must hold exactly 64 hexadecimal digits".into()));
@@ -146,31 +137,20 @@ pub fn write_key_file(path: &Path) -> Result<(), VaultError> {
         path: path.display().to_string(),
         reason,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
+    let mut file = keyfile::create(path).map_err(fail)?;
     let key = Zeroizing::new(random_key());
     let hex: Zeroizing<String> = Zeroizing::new(key.iter().map(|b| format!("{b:02x}")).collect());
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o400)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                fail("already exists; refusing to replace a key".into())
-            }
-            _ => fail(e.to_string()),
-        })?;
     file.write_all(format!("{}\n", hex.as_str()).as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| fail(e.to_string()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o400)).map_err(|e| fail(e.to_string()))
+    keyfile::restrict(path).map_err(fail)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn round_trips_and_binds_to_its_location() {

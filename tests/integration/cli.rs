@@ -326,7 +326,7 @@ fn serve_refuses_to_start_without_a_private_vault_key() {
     assert_eq!(exposed.status.code(), Some(1));
     let err = stderr(&exposed);
     assert!(
-        err.contains("lets others read it") && err.contains("chmod 0400"),
+        err.contains("lets group or others read it") && err.contains("chmod 0400"),
         "{err}"
     );
 }

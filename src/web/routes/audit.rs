@@ -106,17 +106,20 @@ pub async fn page(
         Ok(filter) => (filter, None),
         Err(why) => (Filter::default(), Some(why)),
     };
-    let (entries, checkpoint, verification, members) = state
+    let (overview, members) = state
         .db
         .run(move |conn| {
             Ok::<_, AppError>((
-                query::search(conn, &filter)?,
-                query::latest_checkpoint(conn)?,
-                query::latest_verification(conn)?,
+                query::overview(conn, &filter)?,
                 crate::identity::user::all(conn)?,
             ))
         })
         .await?;
+    let query::Overview {
+        entries,
+        checkpoint,
+        verification,
+    } = overview;
     let emails: std::collections::HashMap<String, String> = members
         .into_iter()
         .map(|u| (format!("user:{}", u.id), u.email))
@@ -134,7 +137,10 @@ pub async fn page(
                     "[year]-[month]-[day] [hour]:[minute]:[second]"
                 ))
                 .unwrap_or_default(),
-            actor_name: emails.get(&e.actor).cloned().unwrap_or_else(|| e.actor.clone()),
+            actor_name: emails
+                .get(&e.actor)
+                .cloned()
+                .unwrap_or_else(|| e.actor.clone()),
             actor: e.actor,
             action: e.action,
             target: e.target.unwrap_or_default(),
@@ -181,15 +187,13 @@ pub async fn api(
     form: web::Query<FilterForm>,
 ) -> Result<HttpResponse, AppError> {
     let filter = form.parse().map_err(AppError::BadRequest)?;
-    let (entries, checkpoint, verification) = state
+    let query::Overview {
+        entries,
+        checkpoint,
+        verification,
+    } = state
         .db
-        .run(move |conn| {
-            Ok::<_, AppError>((
-                query::search(conn, &filter)?,
-                query::latest_checkpoint(conn)?,
-                query::latest_verification(conn)?,
-            ))
-        })
+        .run(move |conn| query::overview(conn, &filter).map_err(AppError::from))
         .await?;
     let next_before = (entries.len() as i64 == PAGE)
         .then(|| entries.last().map(|e| e.id))

@@ -8,6 +8,7 @@ mod account;
 mod api;
 mod api_keys;
 mod audit_log;
+mod audit_writer;
 mod cli;
 mod email;
 mod http_surface;

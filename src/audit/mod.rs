@@ -9,6 +9,7 @@ pub mod export;
 pub mod log;
 pub mod query;
 pub mod retention;
+pub mod writer;
 
 pub mod checkpoint;
 
@@ -97,46 +98,84 @@ impl Event {
     }
 }
 
-/// Appends `event`. Fails if the process has no audit context installed: an entry the
-/// server cannot authenticate would later read as forged.
-pub fn record(conn: &mut PgConnection, event: &Event) -> QueryResult<()> {
+/// Appends `event` and returns the new entry's id. Fails if the process has no audit
+/// context installed: an entry the server cannot authenticate would later read as forged.
+pub fn record(conn: &mut PgConnection, event: &Event) -> QueryResult<i64> {
+    let ids = record_all(conn, std::slice::from_ref(event))?;
+    Ok(ids[0])
+}
+
+/// Rows per INSERT statement: 11 parameters each, well under PostgreSQL's 65 535.
+const ROWS_PER_INSERT: usize = 1_000;
+
+#[derive(QueryableByName)]
+struct NewId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// Appends `events` in order and returns their ids, one per event, ascending. Costs two
+/// statements however many entries there are (up to a thousand), which is
+/// what makes group commit (see `writer`) pay: a batch costs little more than one
+/// entry. Writes in the caller's transaction if there is one, and all or none of the
+/// entries only inside one.
+pub fn record_all(conn: &mut PgConnection, events: &[Event]) -> QueryResult<Vec<i64>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     let context = context::current().ok_or_else(|| {
         diesel::result::Error::QueryBuilderError("the audit context is not installed".into())
     })?;
-    // The id is part of the authenticated bytes, so it is taken before the insert.
-    let id: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "nextval('audit_events_id_seq')",
-    ))
-    .get_result(conn)?;
-    let occurred_at = entry::now_micros();
-    let actor = event.actor.label();
-    let fields = entry::EntryFields {
-        id,
-        occurred_at,
-        actor: &actor,
-        action: event.action,
-        target: event.target.as_deref(),
-        outcome: event.outcome.as_str(),
-        source_ip: event.client.ip.as_deref(),
-        request_id: event.client.request_id.as_deref(),
-        details: &event.details,
-        policy_version: Some(context.policy_version()),
-    };
-    let mac = context.mac(&entry::canonical(&fields));
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::id.eq(id),
-            audit_events::occurred_at.eq(occurred_at),
-            audit_events::actor.eq(&actor),
-            audit_events::action.eq(event.action),
-            audit_events::outcome.eq(event.outcome.as_str()),
-            audit_events::target.eq(event.target.as_deref()),
-            audit_events::source_ip.eq(event.client.ip.as_deref()),
-            audit_events::request_id.eq(event.client.request_id.as_deref()),
-            audit_events::details.eq(&event.details),
-            audit_events::policy_version.eq(context.policy_version()),
-            audit_events::mac.eq(&mac[..]),
-        ))
-        .execute(conn)
-        .map(drop)
+    // The ids are part of the authenticated bytes, so they are taken before the insert.
+    let mut ids: Vec<i64> = diesel::sql_query(
+        "SELECT nextval('audit_events_id_seq') AS id FROM generate_series(1, $1)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(events.len() as i64)
+    .load::<NewId>(conn)?
+    .into_iter()
+    .map(|row| row.id)
+    .collect();
+    ids.sort_unstable();
+    let actors: Vec<String> = events.iter().map(|e| e.actor.label()).collect();
+    let policy_version = context.policy_version();
+    let rows: Vec<_> = events
+        .iter()
+        .zip(&ids)
+        .zip(&actors)
+        .map(|((event, &id), actor)| {
+            let occurred_at = entry::now_micros();
+            let fields = entry::EntryFields {
+                id,
+                occurred_at,
+                actor,
+                action: event.action,
+                target: event.target.as_deref(),
+                outcome: event.outcome.as_str(),
+                source_ip: event.client.ip.as_deref(),
+                request_id: event.client.request_id.as_deref(),
+                details: &event.details,
+                policy_version: Some(policy_version),
+            };
+            let mac = context.mac(&entry::canonical(&fields));
+            (
+                audit_events::id.eq(id),
+                audit_events::occurred_at.eq(occurred_at),
+                audit_events::actor.eq(actor),
+                audit_events::action.eq(event.action),
+                audit_events::outcome.eq(event.outcome.as_str()),
+                audit_events::target.eq(event.target.as_deref()),
+                audit_events::source_ip.eq(event.client.ip.as_deref()),
+                audit_events::request_id.eq(event.client.request_id.as_deref()),
+                audit_events::details.eq(&event.details),
+                audit_events::policy_version.eq(policy_version),
+                audit_events::mac.eq(mac.to_vec()),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        diesel::insert_into(audit_events::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(ids)
 }

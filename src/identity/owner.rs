@@ -63,4 +63,5 @@ fn record(conn: &mut PgConnection, user: &User, action: &'static str) -> QueryRe
         conn,
         &Event::new(Actor::Cli, action, Outcome::Success).target(format!("user:{}", user.id)),
     )
+    .map(drop)
 }

@@ -9,6 +9,7 @@ mod api;
 mod api_keys;
 mod audit_crash;
 mod audit_log;
+mod audit_writer;
 mod cli;
 mod email;
 mod http_surface;

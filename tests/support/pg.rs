@@ -1,11 +1,13 @@
 //! A PostgreSQL for tests: `DATABASE_URL` when set, otherwise a throwaway cluster
 //! started for this process (initdb into a temp dir, unix socket only) and stopped
 //! when the process ends. Each [`TestDb`] is a fresh database of its own.
+//!
+//! [`Cluster`] starts such a cluster on demand, e.g. a durable one for a benchmark.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -16,9 +18,8 @@ struct Server {
     url_template: String,
     /// A migrated database to clone from (throwaway clusters only).
     template: Option<String>,
-    /// Keeps the guardian's stdin open; when this process exits it closes and the
-    /// guardian stops the cluster and removes its directory.
-    _guardian: Option<Mutex<Child>>,
+    /// Never dropped (it lives in a static): the cluster stops when the process exits.
+    _cluster: Option<Cluster>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -32,9 +33,9 @@ fn server() -> &'static Server {
         Ok(url) if !url.is_empty() => Server {
             url_template: with_database(&url, "{db}"),
             template: None,
-            _guardian: None,
+            _cluster: None,
         },
-        _ => start_throwaway_cluster(),
+        _ => start_test_server(),
     })
 }
 
@@ -114,72 +115,133 @@ fn with_database(url: &str, db: &str) -> String {
     format!("{scheme}://{authority}/{db}{query}")
 }
 
-fn start_throwaway_cluster() -> Server {
-    let bin = server_bin_dir();
-    let base = make_base_dir();
-    let data = base.join("data");
-    let sock = base.join("sock");
-    std::fs::create_dir_all(&sock).expect("create socket dir");
-    let as_root = is_root();
-    if as_root {
-        // initdb and postgres refuse to run as root.
-        run(Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&base));
-    }
-    let mut initdb = user_command(as_root, &bin.join("initdb"));
-    initdb.arg("-D").arg(&data).args([
-        "-A",
-        "trust",
-        "-U",
-        "postgres",
-        "-E",
-        "UTF8",
-        "--locale=C",
-        "--no-sync",
-    ]);
-    run(&mut initdb);
-
-    // The guardian: postgres in the background, then wait for stdin to close.
-    let script = r#"
-        "$1" -D "$2" -k "$3" -c listen_addresses= -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB \
-             >"$4/postgres.log" 2>&1 &
-        pid=$!
-        cat >/dev/null
-        kill -INT "$pid" 2>/dev/null
-        wait "$pid"
-        rm -rf "$4"
-    "#;
-    let mut guardian = user_command(as_root, Path::new("sh"));
-    guardian
-        .arg("-c")
-        .arg(script)
-        .arg("guardian")
-        .arg(bin.join("postgres"))
-        .arg(&data)
-        .arg(&sock)
-        .arg(&base)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null());
-    let child = guardian.spawn().expect("start throwaway PostgreSQL");
-
-    let url_template = format!("postgres://postgres@/{{db}}?host={}", sock.display());
-    wait_until_ready(&url_template.replace("{db}", "postgres"), &base);
-
+/// A throwaway cluster holding a migrated template that every test database is cloned
+/// from (cloning is much faster than migrating each one).
+fn start_test_server() -> Server {
+    let cluster = Cluster::start(Durability::Off);
     let template = "outpost_template".to_string();
-    let mut admin = connect(&url_template.replace("{db}", "postgres"));
-    diesel::sql_query(format!("CREATE DATABASE {template}"))
-        .execute(&mut admin)
-        .expect("create template database");
-    {
-        let mut conn = connect(&url_template.replace("{db}", &template));
-        outpost::db::migrate(&mut conn).expect("migrate template database");
-    }
+    let url = cluster.create_database(&template);
+    outpost::db::migrate(&mut connect(&url)).expect("migrate template database");
     Server {
-        url_template,
+        url_template: cluster.url("{db}"),
         template: Some(template),
-        _guardian: Some(Mutex::new(child)),
+        _cluster: Some(cluster),
+    }
+}
+
+/// Whether a [`Cluster`] makes commits durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// No fsync, no waiting for the WAL flush at commit: fast, and a crash loses
+    /// everything, which tests do not care about.
+    Off,
+    /// fsync and synchronous commit on (PostgreSQL's defaults, spelled out): a commit
+    /// is acknowledged only once its WAL is on disk. For measuring commit costs.
+    On,
+}
+
+/// A PostgreSQL cluster of this process's own: initdb into a temp dir, listening on a
+/// unix socket only. Stopped and removed on drop, or when the process exits.
+pub struct Cluster {
+    url_template: String,
+    base: PathBuf,
+    /// A shell that runs postgres, waits for its stdin to close, then stops postgres
+    /// and removes `base`. The pipe closes on drop or, whatever happens, at exit.
+    guardian: Child,
+}
+
+impl Cluster {
+    pub fn start(durability: Durability) -> Self {
+        let bin = server_bin_dir();
+        let base = make_base_dir();
+        let data = base.join("data");
+        let sock = base.join("sock");
+        std::fs::create_dir_all(&sock).expect("create socket dir");
+        let as_root = is_root();
+        if as_root {
+            // initdb and postgres refuse to run as root.
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&base));
+        }
+        let mut initdb = user_command(as_root, &bin.join("initdb"));
+        initdb.arg("-D").arg(&data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
+        if durability == Durability::Off {
+            initdb.arg("--no-sync");
+        }
+        run(&mut initdb);
+
+        let durability_settings = match durability {
+            Durability::Off => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            Durability::On => "-c fsync=on -c synchronous_commit=on -c full_page_writes=on",
+        };
+        // $5 is deliberately unquoted: it is several `-c` options.
+        let script = r#"
+            "$1" -D "$2" -k "$3" -c listen_addresses= $5 \
+                 -c max_connections=300 -c shared_buffers=64MB \
+                 >"$4/postgres.log" 2>&1 &
+            pid=$!
+            cat >/dev/null
+            kill -INT "$pid" 2>/dev/null
+            wait "$pid"
+            rm -rf "$4"
+        "#;
+        let mut guardian = user_command(as_root, Path::new("sh"));
+        guardian
+            .arg("-c")
+            .arg(script)
+            .arg("guardian")
+            .arg(bin.join("postgres"))
+            .arg(&data)
+            .arg(&sock)
+            .arg(&base)
+            .arg(durability_settings)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null());
+        let guardian = guardian.spawn().expect("start throwaway PostgreSQL");
+
+        let url_template = format!("postgres://postgres@/{{db}}?host={}", sock.display());
+        wait_until_ready(&url_template.replace("{db}", "postgres"), &base);
+        Self {
+            url_template,
+            base,
+            guardian,
+        }
+    }
+
+    /// The URL of database `db` in this cluster.
+    pub fn url(&self, db: &str) -> String {
+        self.url_template.replace("{db}", db)
+    }
+
+    /// Where the cluster keeps its files (to tell which filesystem it is on).
+    pub fn data_dir(&self) -> PathBuf {
+        self.base.join("data")
+    }
+
+    /// Creates an empty database; returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut connect(&self.url("postgres")))
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+        self.url(name)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Closing the guardian's stdin stops postgres; waiting means it is gone (and
+        // its directory removed) once the drop returns.
+        drop(self.guardian.stdin.take());
+        let _ = self.guardian.wait();
     }
 }
 

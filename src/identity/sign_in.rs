@@ -75,11 +75,15 @@ pub async fn sign_in(
         let event = Event::new(Actor::Anonymous, "session.sign_in", Outcome::Failure)
             .target(format!("email:{email}"))
             .client(&client);
+        // One transaction, one flush: both back-off counters and the audit entry.
         db.run(move |conn| {
-            let now = OffsetDateTime::now_utc();
-            throttle::record_failure(conn, Subject::Address(&address), &throttle_policy, now)?;
-            throttle::record_failure(conn, Subject::Account(&email), &throttle_policy, now)?;
-            audit::record(conn, &event).map_err(IdentityError::from)
+            conn.transaction(|conn| {
+                let now = OffsetDateTime::now_utc();
+                throttle::record_failure(conn, Subject::Address(&address), &throttle_policy, now)?;
+                throttle::record_failure(conn, Subject::Account(&email), &throttle_policy, now)?;
+                audit::record(conn, &event).map(drop)
+            })
+            .map_err(IdentityError::from)
         })
         .await?;
         return Err(IdentityError::InvalidCredentials);

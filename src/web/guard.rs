@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{self, SESSION_COOKIE};
 use super::error::AppError;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{Actor, Event, Outcome};
 use crate::identity::{Capability, RequiredCapability, User, api_keys, policy, session};
 use crate::secret::SecretString;
 
@@ -92,10 +92,13 @@ impl<C: RequiredCapability + 'static> FromRequest for Authorized<C> {
                 .target(req.match_pattern().unwrap_or_else(|| req.path().to_owned()))
                 .client(&auth::client_info(&req))
                 .details(json!({ "capability": needed.as_str(), "role": caller.user.role }));
+                // A refusal stands alone: it goes through the group-commit writer,
+                // so a burst of them shares flushes instead of paying one each.
                 state
-                    .db
-                    .run(move |conn| audit::record(conn, &event).map_err(AppError::from))
-                    .await?;
+                    .audit_writer()
+                    .append(event)
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
                 return Err(AppError::Forbidden(needed));
             }
             Ok(Authorized {

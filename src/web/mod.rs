@@ -12,12 +12,13 @@ pub mod routes;
 pub mod step_up;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
+use crate::audit::writer::AuditWriter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::identity::Passwords;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub vault: Arc<Vault>,
     pub mailer: Arc<Mailer>,
+    /// Started on first use, from inside the server's runtime.
+    audit_writer: OnceLock<AuditWriter>,
 }
 
 impl AppState {
@@ -61,7 +64,15 @@ impl AppState {
             passwords: Arc::new(passwords),
             vault: Arc::new(vault),
             mailer: Arc::new(mailer),
+            audit_writer: OnceLock::new(),
         })
+    }
+
+    /// The group-commit writer for audit entries that are not part of a change's own
+    /// transaction. Must first be called from within a Tokio runtime (any handler).
+    pub fn audit_writer(&self) -> &AuditWriter {
+        self.audit_writer
+            .get_or_init(|| AuditWriter::spawn(self.db.clone()))
     }
 
     pub fn sign_in_policy(&self) -> SignInPolicy {

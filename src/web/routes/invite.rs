@@ -12,17 +12,11 @@ use crate::web::csrf::{CsrfForm, CsrfToken};
 use crate::web::error::AppError;
 use crate::web::pages::{self, Layout};
 
-use super::password_form;
+use super::password_form::{self, NewPassword};
 
 #[derive(Deserialize)]
 pub struct Messages {
     error: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct NewPassword {
-    password: SecretString,
-    confirm: SecretString,
 }
 
 #[derive(Template)]
@@ -66,23 +60,16 @@ pub async fn accept(
     CsrfForm(form): CsrfForm<NewPassword>,
 ) -> Result<HttpResponse, AppError> {
     let link = link.into_inner();
-    let back = |code: &str| Ok(pages::see_other(&format!("/invite/{link}?error={code}")).finish());
-    if form.password != form.confirm {
-        return back("mismatch");
-    }
-    let joined = sign_in::join(
-        &state.db,
-        &state.passwords,
-        SecretString::new(link.clone()),
-        form.password,
-        client_info(&req),
-    )
-    .await;
-    if let Err(error) = joined {
-        return match password_form::code_for(&error) {
-            Some(code) => back(code),
-            None => Err(error.into()),
-        };
-    }
-    Ok(pages::see_other("/login?notice=setup_complete").finish())
+    let page = format!("/invite/{link}");
+    let client = client_info(&req);
+    password_form::submit(&page, form, |password| {
+        sign_in::join(
+            &state.db,
+            &state.passwords,
+            SecretString::new(link.clone()),
+            password,
+            client,
+        )
+    })
+    .await
 }

@@ -11,7 +11,7 @@ use crate::web::csrf::{CsrfForm, CsrfToken};
 use crate::web::error::AppError;
 use crate::web::pages::{self, Layout};
 
-use super::password_form;
+use super::password_form::{self, NewPassword};
 
 #[derive(askama::Template)]
 #[template(path = "setup.html")]
@@ -26,12 +26,6 @@ struct SetupPage<'a> {
 #[derive(Deserialize)]
 pub struct Messages {
     error: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct NewPassword {
-    password: SecretString,
-    confirm: SecretString,
 }
 
 pub async fn page(
@@ -66,23 +60,16 @@ pub async fn submit(
     CsrfForm(form): CsrfForm<NewPassword>,
 ) -> Result<HttpResponse, AppError> {
     let link = link.into_inner();
-    let back = |code: &str| Ok(pages::see_other(&format!("/setup/{link}?error={code}")).finish());
-    if form.password != form.confirm {
-        return back("mismatch");
-    }
-    let result = sign_in::complete_setup(
-        &state.db,
-        &state.passwords,
-        SecretString::new(link.clone()),
-        form.password,
-        auth::client_info(&req),
-    )
-    .await;
-    match result {
-        Ok(_) => Ok(pages::see_other("/login?notice=setup_complete").finish()),
-        Err(error) => match password_form::code_for(&error) {
-            Some(code) => back(code),
-            None => Err(error.into()),
-        },
-    }
+    let page = format!("/setup/{link}");
+    let client = auth::client_info(&req);
+    password_form::submit(&page, form, |password| {
+        sign_in::complete_setup(
+            &state.db,
+            &state.passwords,
+            SecretString::new(link.clone()),
+            password,
+            client,
+        )
+    })
+    .await
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod identity;
 pub mod keyfile;
+pub mod leak_guard;
 pub mod notify;
 pub mod scheduler;
 pub mod secret;

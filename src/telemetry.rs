@@ -1,4 +1,4 @@
-//! Structured logging to stderr: human-readable by default, JSON lines with
+//! Structured logging to stderr, every line passed through the leak guard: human-readable by default, JSON lines with
 //! `OUTPOST_LOG_FORMAT=json`. `OUTPOST_LOG` takes a filter such as `debug` or
 //! `outpost=debug,actix_web=warn`.
 
@@ -10,7 +10,8 @@ pub fn init() {
         .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // Every line is checked for secrets on its way out.
+        .with_writer(crate::leak_guard::RedactingStderr);
     let json = std::env::var("OUTPOST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // A second init (tests start several servers in one process) keeps the first.
     let _ = if json {

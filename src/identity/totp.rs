@@ -317,8 +317,11 @@ fn enrolment_for(secret: &[u8], user: &User, issuer: &str) -> Enrolment {
         .quiet_zone(true)
         .min_dimensions(200, 200)
         .build();
+    let secret_base32 = SecretString::new(totp.secret().to_base32());
+    // The key as people see it (and as it could end up logged): never in a log line.
+    crate::leak_guard::remember(secret_base32.expose());
     Enrolment {
-        secret_base32: SecretString::new(totp.secret().to_base32()),
+        secret_base32,
         otpauth_uri,
         qr_svg,
     }

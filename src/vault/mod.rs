@@ -122,6 +122,12 @@ impl Vault {
             )
             .map(Zeroizing::new)
             .map_err(|_| VaultError::Tampered)
+            .inspect(|plain| {
+                // Anything the vault hands out must never reach a log line.
+                if let Ok(text) = std::str::from_utf8(plain) {
+                    crate::leak_guard::remember(text);
+                }
+            })
     }
 }
 

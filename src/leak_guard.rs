@@ -1,0 +1,134 @@
+//! Keeps secrets out of logs. Every log line passes through [`redact`] on its way out:
+//! known secret shapes (Outpost API keys, `sk-` provider keys, bearer tokens, webhook
+//! secrets, PEM private keys) and every value the vault has opened in this process
+//! are replaced by `[REDACTED]`. A second line of defence: the first is never logging
+//! secrets, which `SecretString` and the masked config already see to.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::sync::{OnceLock, RwLock};
+
+use regex::Regex;
+use tracing_subscriber::fmt::MakeWriter;
+use zeroize::Zeroizing;
+
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Values shorter than this are not remembered: too likely to match ordinary text.
+const MIN_REMEMBERED: usize = 8;
+
+fn shapes() -> &'static Regex {
+    static SHAPES: OnceLock<Regex> = OnceLock::new();
+    SHAPES.get_or_init(|| {
+        Regex::new(concat!(
+            // At least a key's length: a longer lookalike goes whole, no tail left behind.
+            r"opk_[0-9A-Za-z]{36,}",
+            r"|\bsk-[0-9A-Za-z_\-]{16,}",
+            r"|whsec_[0-9A-Za-z+/=]{16,}",
+            r"|(?i:bearer)\s+[0-9A-Za-z._~+/\-]{8,}=*",
+            r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+            r"|PRIVATE\+KEY\+[^\s]+",
+        ))
+        .expect("the secret shapes are valid regular expressions")
+    })
+}
+
+fn remembered() -> &'static RwLock<Vec<Zeroizing<String>>> {
+    static VALUES: OnceLock<RwLock<Vec<Zeroizing<String>>>> = OnceLock::new();
+    VALUES.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+/// Remembers a secret this process has handled, so no log line can carry it.
+pub fn remember(value: &str) {
+    if value.len() < MIN_REMEMBERED {
+        return;
+    }
+    let mut values = remembered().write().unwrap_or_else(|e| e.into_inner());
+    if !values.iter().any(|v| v.as_str() == value) {
+        values.push(Zeroizing::new(value.to_owned()));
+    }
+}
+
+/// The line with every secret shape and remembered value replaced.
+pub fn redact(line: &str) -> Cow<'_, str> {
+    let mut out = shapes().replace_all(line, REDACTED);
+    let values = remembered().read().unwrap_or_else(|e| e.into_inner());
+    for value in values.iter() {
+        if out.contains(value.as_str()) {
+            out = Cow::Owned(out.replace(value.as_str(), REDACTED));
+        }
+    }
+    out
+}
+
+/// A `MakeWriter` for tracing: standard error, every line redacted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RedactingStderr;
+
+impl<'a> MakeWriter<'a> for RedactingStderr {
+    type Writer = Redacting<io::Stderr>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Redacting(io::stderr())
+    }
+}
+
+/// Redacts what passes through. tracing formats each event whole and writes it in one
+/// call, so a secret is never split between two writes.
+#[derive(Debug)]
+pub struct Redacting<W>(pub W);
+
+impl<W: Write> Write for Redacting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_secret_shapes_are_redacted() {
+        let cases = [
+            "key opk_0123456789abcdefghijABCDEFGHIJ0123456789 used",
+            "openai sk-proj-AbCdEfGhIjKlMnOpQrStUv in config",
+            "header Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+            "secret whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD here",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
+            "signer PRIVATE+KEY+host/audit+b1e23570+AQ4oYPCG",
+        ];
+        for case in cases {
+            let out = redact(case);
+            assert!(out.contains(REDACTED), "{case} -> {out}");
+        }
+        assert_eq!(redact("nothing secret in here"), "nothing secret in here");
+        assert!(
+            !redact(cases[0]).contains("opk_0123"),
+            "the key itself is gone"
+        );
+        assert!(!redact(cases[2]).contains("eyJhbGci"));
+    }
+
+    #[test]
+    fn remembered_values_are_redacted_wherever_they_appear() {
+        remember("correct-horse-battery-staple-42");
+        remember("short");
+        let out = redact("db password=correct-horse-battery-staple-42; user=short");
+        assert_eq!(out, format!("db password={REDACTED}; user=short"));
+    }
+
+    #[test]
+    fn the_writer_redacts_what_it_passes_on() {
+        let mut sink = Redacting(Vec::new());
+        writeln!(sink, "token opk_0123456789abcdefghijABCDEFGHIJ0123456789").unwrap();
+        let written = String::from_utf8(sink.0).unwrap();
+        assert_eq!(written, format!("token {REDACTED}\n"));
+    }
+}

@@ -173,3 +173,55 @@ async fn json_clients_can_complete_the_second_factor() {
     assert_eq!(second.status(), 200);
     assert!(browser.cookie(SESSION).is_some());
 }
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_ones() {
+    let app = TestApp::start().await;
+    let owner = app.owner("owner@example.com").await;
+    let device = owner.device.as_ref().unwrap();
+    let old = device.recovery_codes[0].clone();
+
+    let code = device.fresh(&app.db);
+    let page = owner
+        .browser
+        .submit(
+            "/account/mfa",
+            "/account/mfa/recovery-codes",
+            &[("code", code.as_str())],
+        )
+        .await;
+    assert_eq!(page.status(), 200);
+    let fresh = crate::support::totp_device::recovery_codes_in(&page.text().await.unwrap());
+    assert_eq!(fresh.len(), 10);
+    assert!(!fresh.contains(&old));
+    assert!(
+        app.audit()
+            .contains(&("mfa.recovery_codes_regenerated".into(), "success".into()))
+    );
+
+    let browser = app.browser();
+    browser.sign_in("owner@example.com", PASSWORD).await;
+    let refused = browser
+        .submit("/login/mfa", "/login/mfa", &[("code", old.as_str())])
+        .await;
+    assert_eq!(
+        refused.headers()["location"],
+        "/login/mfa?error=invalid",
+        "old codes stop working"
+    );
+    let accepted = browser
+        .submit("/login/mfa", "/login/mfa", &[("code", fresh[0].as_str())])
+        .await;
+    assert_eq!(accepted.headers()["location"], "/");
+
+    // The same authenticator code cannot be used twice for this either.
+    let replay = owner
+        .browser
+        .submit(
+            "/account/mfa",
+            "/account/mfa/recovery-codes",
+            &[("code", code.as_str())],
+        )
+        .await;
+    assert_eq!(replay.headers()["location"], "/account/mfa?error=reused");
+}

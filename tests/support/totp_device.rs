@@ -34,19 +34,9 @@ impl TotpDevice {
         }
     }
 
-    /// Reads the recovery codes off the page that shows them.
+    /// Keeps the recovery codes shown on `html`.
     pub fn keep_recovery_codes(&mut self, html: &str) {
-        let list = html
-            .split(r#"<ul class="codes">"#)
-            .nth(1)
-            .and_then(|rest| rest.split("</ul>").next())
-            .unwrap_or("");
-        self.recovery_codes = list
-            .split("<li>")
-            .filter_map(|item| item.split("</li>").next())
-            .map(|code| code.trim().to_owned())
-            .filter(|code| !code.is_empty())
-            .collect();
+        self.recovery_codes = recovery_codes_in(html);
     }
 
     fn now() -> u64 {
@@ -87,4 +77,18 @@ impl TotpDevice {
         };
         outpost::identity::totp::code_at(&self.secret, step * STEP, 6)
     }
+}
+
+/// The recovery codes listed on the page that shows them (once).
+pub fn recovery_codes_in(html: &str) -> Vec<String> {
+    let list = html
+        .split(r#"<ul class="codes">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .unwrap_or("");
+    list.split("<li>")
+        .filter_map(|item| item.split("</li>").next())
+        .map(|code| code.trim().to_owned())
+        .filter(|code| !code.is_empty())
+        .collect()
 }

@@ -4,12 +4,14 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::identity::totp::{self, TotpError};
 use crate::identity::{IdentityError, recovery_codes, sign_in};
 use crate::notify::messages;
 use crate::secret::SecretString;
+use crate::vault::Vault;
 use crate::web::AppState;
 use crate::web::auth::{self, SignedIn};
 use crate::web::csrf::{self, CsrfForm, CsrfToken};
@@ -230,6 +232,8 @@ pub async fn enrol_page(
     )
 }
 
+/// The second step of enrolment: a first valid code turns two-factor sign-in on and
+/// yields the recovery codes.
 pub async fn confirm_enrolment(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -237,39 +241,23 @@ pub async fn confirm_enrolment(
     csrf: CsrfToken,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let user_id = signed_in.user().id;
-    let vault = state.vault.clone();
-    let client = auth::client_info(&req);
-    let code = form.code.replace(' ', "");
-    let confirmed = state
-        .db
-        .run(move |conn| {
-            let codes = totp::confirm_enrolment(conn, &vault, user_id, &code, unix_now())?;
-            audit::record(
-                conn,
-                &Event::new(Actor::User(user_id), "mfa.enrolled", Outcome::Success)
-                    .target(format!("user:{user_id}"))
-                    .client(&client),
-            )?;
-            Ok::<_, IdentityError>(codes)
-        })
-        .await;
-    let codes = match confirmed {
-        Ok(codes) => codes,
-        Err(IdentityError::Totp(TotpError::InvalidCode)) => {
-            return Ok(pages::see_other("/account/mfa?error=invalid").finish());
-        }
-        Err(other) => return Err(other.into()),
+    let issue: IssueCodes = |conn, vault, user_id, code| {
+        Ok(totp::confirm_enrolment(
+            conn,
+            vault,
+            user_id,
+            code,
+            unix_now(),
+        )?)
     };
-    show_codes(
-        &state,
-        &signed_in,
-        &csrf,
-        codes,
-        "/account?notice=mfa_enabled",
-    )
+    let done = CodesDone {
+        action: "mfa.enrolled",
+        next: "/account?notice=mfa_enabled",
+    };
+    codes_for_a_code(&req, &state, &signed_in, &csrf, &form.code, issue, done).await
 }
 
+/// New recovery codes, against a current code; the old ones stop working.
 pub async fn regenerate_codes(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -277,29 +265,59 @@ pub async fn regenerate_codes(
     csrf: CsrfToken,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
+    let issue: IssueCodes = |conn, vault, user_id, code| {
+        totp::verify(conn, vault, user_id, code, unix_now())?;
+        Ok(recovery_codes::generate(conn, user_id)?)
+    };
+    let done = CodesDone {
+        action: "mfa.recovery_codes_regenerated",
+        next: "/account",
+    };
+    codes_for_a_code(&req, &state, &signed_in, &csrf, &form.code, issue, done).await
+}
+
+type IssueCodes =
+    fn(&mut diesel::PgConnection, &Vault, Uuid, &str) -> Result<Vec<SecretString>, IdentityError>;
+
+struct CodesDone {
+    action: &'static str,
+    next: &'static str,
+}
+
+/// Checks the typed code and issues recovery codes in one transaction with its audit
+/// entry, then shows them once; a wrong or reused code goes back to the MFA page.
+async fn codes_for_a_code(
+    req: &HttpRequest,
+    state: &AppState,
+    signed_in: &SignedIn,
+    csrf: &CsrfToken,
+    code: &str,
+    issue: IssueCodes,
+    done: CodesDone,
+) -> Result<HttpResponse, AppError> {
     let user_id = signed_in.user().id;
     let vault = state.vault.clone();
-    let client = auth::client_info(&req);
-    let code = form.code.replace(' ', "");
+    let client = auth::client_info(req);
+    let code = code.replace(' ', "");
+    let action = done.action;
     let result = state
         .db
         .run(move |conn| {
-            totp::verify(conn, &vault, user_id, &code, unix_now())?;
-            let codes = recovery_codes::generate(conn, user_id)?;
-            audit::record(
-                conn,
-                &Event::new(
-                    Actor::User(user_id),
-                    "mfa.recovery_codes_regenerated",
-                    Outcome::Success,
-                )
-                .client(&client),
-            )?;
-            Ok::<_, IdentityError>(codes)
+            use diesel::Connection;
+            conn.transaction(|conn| {
+                let codes = issue(conn, &vault, user_id, &code)?;
+                audit::record(
+                    conn,
+                    &Event::new(Actor::User(user_id), action, Outcome::Success)
+                        .target(format!("user:{user_id}"))
+                        .client(&client),
+                )?;
+                Ok::<_, IdentityError>(codes)
+            })
         })
         .await;
     match result {
-        Ok(codes) => show_codes(&state, &signed_in, &csrf, codes, "/account"),
+        Ok(codes) => show_codes(state, signed_in, csrf, codes, done.next),
         Err(IdentityError::Totp(TotpError::InvalidCode)) => {
             Ok(pages::see_other("/account/mfa?error=invalid").finish())
         }

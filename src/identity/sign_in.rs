@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::Connection;
+use diesel::{Connection, PgConnection};
 use serde_json::json;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::session::{self, NewSession, SessionPolicy};
 use super::throttle::{self, Subject, ThrottlePolicy};
@@ -99,13 +100,7 @@ pub async fn sign_in(
                 let challenge = mfa_challenge::create(conn, user.id, challenge_ttl)?;
                 return Ok(SignInOutcome::SecondFactorRequired { challenge });
             }
-            let session = session::create(conn, user.id, &session_policy, &client)?;
-            audit::record(
-                conn,
-                &Event::new(Actor::User(user.id), "session.sign_in", Outcome::Success)
-                    .target(format!("user:{}", user.id))
-                    .client(&client),
-            )?;
+            let session = open_session(conn, user.id, &session_policy, &client, json!({}))?;
             Ok(SignInOutcome::SignedIn { user, session })
         })
     })
@@ -129,7 +124,7 @@ pub async fn complete_second_factor(
         let code = code.trim().to_owned();
         let is_totp = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
         let checked = if is_totp {
-            totp::verify(conn, &vault, user_id, &code, unix_now()).map(|()| "totp")
+            totp::verify(conn, &vault, user_id, &code, totp::unix_now()).map(|()| "totp")
         } else if recovery_codes::redeem(conn, user_id, &code)? {
             Ok("recovery_code")
         } else {
@@ -163,24 +158,31 @@ pub async fn complete_second_factor(
             if !mfa_challenge::consume(conn, challenge.expose())? {
                 return Err(IdentityError::ChallengeExpired);
             }
-            let session = session::create(conn, user_id, &policy, &client)?;
-            audit::record(
-                conn,
-                &Event::new(Actor::User(user_id), "session.sign_in", Outcome::Success)
-                    .target(format!("user:{user_id}"))
-                    .client(&client)
-                    .details(json!({ "second_factor": method })),
-            )?;
+            let details = json!({ "second_factor": method });
+            let session = open_session(conn, user_id, &policy, &client, details)?;
             Ok((user, session))
         })
     })
     .await
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// A new session and its `session.sign_in` audit entry: the one way a sign-in ends.
+fn open_session(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    policy: &SessionPolicy,
+    client: &ClientInfo,
+    details: serde_json::Value,
+) -> Result<NewSession, IdentityError> {
+    let session = session::create(conn, user_id, policy, client)?;
+    audit::record(
+        conn,
+        &Event::new(Actor::User(user_id), "session.sign_in", Outcome::Success)
+            .target(format!("user:{user_id}"))
+            .client(client)
+            .details(details),
+    )?;
+    Ok(session)
 }
 
 /// Ends the session behind `token`, recording who signed out.
@@ -205,8 +207,7 @@ pub async fn sign_out(
     .await
 }
 
-/// Sets the first password through a setup link. The link is checked before the
-/// (expensive) hash and spent atomically after it.
+/// Sets the first password through a setup link, spending it.
 pub async fn complete_setup(
     db: &Db,
     passwords: &Arc<Passwords>,
@@ -214,33 +215,34 @@ pub async fn complete_setup(
     new_password: SecretString,
     client: ClientInfo,
 ) -> Result<User, IdentityError> {
-    password::check_policy(new_password.expose())?;
     let probe = link_token.clone();
-    db.run(move |conn| setup_link::inspect(conn, probe.expose()))
-        .await?;
-    let hash = passwords.hash(new_password).await?;
-    db.run(move |conn| {
-        conn.transaction(|conn| {
-            let user = setup_link::redeem(conn, link_token.expose(), &hash)?;
-            audit::record(
-                conn,
-                &Event::new(
-                    Actor::User(user.id),
-                    "account.setup_completed",
-                    Outcome::Success,
-                )
-                .target(format!("user:{}", user.id))
-                .client(&client)
-                .details(json!({ "email": user.email })),
-            )?;
-            Ok(user)
-        })
-    })
+    set_password_by_link(
+        db,
+        passwords,
+        new_password,
+        move |conn| setup_link::inspect(conn, probe.expose()).map(drop),
+        move |conn, hash| {
+            conn.transaction(|conn| {
+                let user = setup_link::redeem(conn, link_token.expose(), hash)?;
+                audit::record(
+                    conn,
+                    &Event::new(
+                        Actor::User(user.id),
+                        "account.setup_completed",
+                        Outcome::Success,
+                    )
+                    .target(format!("user:{}", user.id))
+                    .client(&client)
+                    .details(json!({ "email": user.email })),
+                )?;
+                Ok(user)
+            })
+        },
+    )
     .await
 }
 
-/// Joins through an invitation: the link is checked before the (expensive) hash and
-/// spent atomically with the new account's creation.
+/// Joins through an invitation: the new account is created as the link is spent.
 pub async fn join(
     db: &Db,
     passwords: &Arc<Passwords>,
@@ -248,14 +250,35 @@ pub async fn join(
     new_password: SecretString,
     client: ClientInfo,
 ) -> Result<User, IdentityError> {
-    password::check_policy(new_password.expose())?;
     let probe = link_token.clone();
-    db.run(move |conn| team::inspect_invitation(conn, probe.expose()).map_err(IdentityError::from))
-        .await?;
-    let hash = passwords.hash(new_password).await?;
-    db.run(move |conn| {
-        team::accept_invitation(conn, link_token.expose(), &hash, &client)
-            .map_err(IdentityError::from)
-    })
+    set_password_by_link(
+        db,
+        passwords,
+        new_password,
+        move |conn| {
+            team::inspect_invitation(conn, probe.expose())
+                .map(drop)
+                .map_err(IdentityError::from)
+        },
+        move |conn, hash| {
+            team::accept_invitation(conn, link_token.expose(), hash, &client)
+                .map_err(IdentityError::from)
+        },
+    )
     .await
+}
+
+/// Chooses a password through a one-time link: the policy and the link are checked
+/// before the (expensive) hash, and `spend` uses the link up (atomically) after it.
+async fn set_password_by_link(
+    db: &Db,
+    passwords: &Arc<Passwords>,
+    new_password: SecretString,
+    check: impl FnOnce(&mut PgConnection) -> Result<(), IdentityError> + Send + 'static,
+    spend: impl FnOnce(&mut PgConnection, &str) -> Result<User, IdentityError> + Send + 'static,
+) -> Result<User, IdentityError> {
+    password::check_policy(new_password.expose())?;
+    db.run(check).await?;
+    let hash = passwords.hash(new_password).await?;
+    db.run(move |conn| spend(conn, &hash)).await
 }

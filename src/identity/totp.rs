@@ -64,6 +64,13 @@ impl fmt::Debug for Enrolment {
     }
 }
 
+/// Seconds since the Unix epoch: the clock TOTP codes are computed against.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The code for `unix_time`.
 ///
 /// # Panics

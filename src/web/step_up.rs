@@ -39,7 +39,7 @@ pub async fn verify(
     }
     let vault = state.vault.clone();
     let user_id = who.id;
-    let now = unix_now();
+    let now = totp::unix_now();
     state
         .db
         .run(move |conn| {
@@ -55,10 +55,4 @@ pub async fn verify(
         })
         .await?;
     Ok(true)
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

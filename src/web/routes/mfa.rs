@@ -18,7 +18,6 @@ use crate::web::csrf::{self, CsrfForm, CsrfToken};
 use crate::web::error::AppError;
 use crate::web::mail;
 use crate::web::pages::{self, Layout};
-use crate::web::step_up::unix_now;
 
 pub const CHALLENGE_COOKIE: &str = "__Host-outpost-mfa";
 
@@ -247,7 +246,7 @@ pub async fn confirm_enrolment(
             vault,
             user_id,
             code,
-            unix_now(),
+            totp::unix_now(),
         )?)
     };
     let done = CodesDone {
@@ -266,7 +265,7 @@ pub async fn regenerate_codes(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let issue: IssueCodes = |conn, vault, user_id, code| {
-        totp::verify(conn, vault, user_id, code, unix_now())?;
+        totp::verify(conn, vault, user_id, code, totp::unix_now())?;
         Ok(recovery_codes::generate(conn, user_id)?)
     };
     let done = CodesDone {

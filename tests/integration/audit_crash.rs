@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use outpost::identity::{Capability, Role, user};
 
 use crate::support::app::create_api_key;
-use crate::support::pg::TestDb;
+use crate::support::pg::{TestDb, write_test_keys};
 
 struct Keys {
     dir: tempfile::TempDir,
@@ -19,15 +19,7 @@ struct Keys {
 impl Keys {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let vault_key = dir.path().join("vault.key");
-        std::fs::write(&vault_key, "07".repeat(32)).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).unwrap();
-        outpost::audit::checkpoint::write_signer(
-            &dir.path().join("audit-signing.key"),
-            "127.0.0.1:8080/audit",
-        )
-        .unwrap();
+        write_test_keys(dir.path(), "127.0.0.1:8080/audit");
         Self { dir }
     }
 

@@ -12,10 +12,7 @@ use outpost::audit::{self as audit_api, Actor, Event, Outcome};
 use outpost::identity::ClientInfo;
 use serde_json::json;
 
-use crate::support::pg::TestDb;
-
-/// The key the test processes' audit context is derived from (see support/pg.rs).
-const TEST_VAULT_KEY: [u8; 32] = [7; 32];
+use crate::support::pg::{TEST_VAULT_KEY, TestDb, write_test_keys};
 
 struct Logged {
     db: TestDb,
@@ -45,13 +42,9 @@ impl Logged {
         settle(&db, n);
         let dir = tempfile::tempdir().unwrap();
         // The key lives in a file, so the `outpost` binary can verify the same log.
-        let key_file = dir.path().join("audit-signing.key");
-        checkpoint::write_signer(&key_file, "test.example/audit").expect("signing key");
-        let signer = checkpoint::load_signer(&key_file).expect("signer");
-        let vault_key = dir.path().join("vault.key");
-        std::fs::write(&vault_key, "07".repeat(32)).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).unwrap();
+        write_test_keys(dir.path(), "test.example/audit");
+        let signer =
+            checkpoint::load_signer(&dir.path().join("audit-signing.key")).expect("signer");
         let logged = Self { db, signer, dir };
         logged.checkpoint();
         logged
@@ -374,12 +367,9 @@ fn the_app_cannot_update_delete_or_truncate_the_log() {
 fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
     let logged = Logged::with_entries(4);
     let keys = tempfile::tempdir().unwrap();
+    write_test_keys(keys.path(), "127.0.0.1:8080/audit");
     let vault_key = keys.path().join("vault.key");
-    std::fs::write(&vault_key, "07".repeat(32)).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).unwrap();
     let signing_key = keys.path().join("audit-signing.key");
-    checkpoint::write_signer(&signing_key, "127.0.0.1:8080/audit").unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_outpost"))
             .env_clear()
@@ -540,15 +530,7 @@ struct Cli<'a> {
 impl<'a> Cli<'a> {
     fn new(logged: &'a Logged) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let vault_key = dir.path().join("vault.key");
-        std::fs::write(&vault_key, "07".repeat(32)).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).unwrap();
-        checkpoint::write_signer(
-            &dir.path().join("audit-signing.key"),
-            "127.0.0.1:8080/audit",
-        )
-        .unwrap();
+        write_test_keys(dir.path(), "127.0.0.1:8080/audit");
         Self { logged, dir }
     }
 

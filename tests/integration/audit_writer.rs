@@ -18,7 +18,10 @@ use tokio::task::JoinSet;
 use crate::support::pg::TestDb;
 
 fn context() -> &'static AuditContext {
-    context::install(AuditContext::new(&[7; 32], "tests"))
+    context::install(AuditContext::new(
+        &crate::support::pg::TEST_VAULT_KEY,
+        "tests",
+    ))
 }
 
 fn pool(db: &TestDb) -> Db {

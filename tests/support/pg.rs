@@ -24,10 +24,27 @@ struct Server {
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 
+/// The vault key every test process's audit context is derived from.
+pub const TEST_VAULT_KEY: [u8; 32] = [7; 32];
+
+/// Writes `vault.key` (holding [`TEST_VAULT_KEY`], so the `outpost` binary
+/// authenticates entries exactly as the tests do) and a fresh `audit-signing.key`
+/// named `origin` into `dir`, owner-only, as `outpost keys init` would.
+pub fn write_test_keys(dir: &Path, origin: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let vault_key = dir.join("vault.key");
+    let hex: String = TEST_VAULT_KEY.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&vault_key, hex).expect("write vault key");
+    std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    outpost::audit::checkpoint::write_signer(&dir.join("audit-signing.key"), origin)
+        .expect("write signing key");
+}
+
 fn server() -> &'static Server {
     // Every test process writes audit entries with one fixed test key.
     outpost::audit::context::install(outpost::audit::context::AuditContext::new(
-        &[7; 32], "tests",
+        &TEST_VAULT_KEY,
+        "tests",
     ));
     SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Server {

@@ -44,7 +44,9 @@ impl Drop for Server {
 fn start_server(db: &TestDb, keys: &std::path::Path) -> Server {
     let key_file = keys.join("vault.key");
     let signing_file = keys.join("audit-signing.key");
-    outpost::vault::write_key_file(&key_file).expect("vault key");
+    outpost::vault::keyring::Keyring::generate()
+        .create_file(&key_file)
+        .expect("vault keyring");
     outpost::audit::checkpoint::write_signer(&signing_file, "bench/audit").expect("signing key");
     let mut child = Command::new(env!("CARGO_BIN_EXE_outpost"))
         .arg("serve")

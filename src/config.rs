@@ -33,8 +33,12 @@ pub struct Config {
     pub db_connect_timeout: Duration,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
-    /// The 256-bit key that seals stored secrets (owner-only file; `outpost keys init`).
+    /// The vault keyring: the versioned keys that seal stored secrets (owner-only file;
+    /// `outpost keys init`). Under systemd, the credential `vault-keyring` replaces it.
     pub vault_key_file: PathBuf,
+    /// How old the newest vault key may get before rotation is due (reminders follow).
+    #[serde(with = "human_duration")]
+    pub vault_rotation_interval: Duration,
     /// The Ed25519 key that signs audit checkpoints (owner-only; `outpost keys init`).
     pub audit_signing_key_file: PathBuf,
     /// Every signed checkpoint is also appended here, outside the database.
@@ -127,7 +131,8 @@ impl Default for Config {
             pool_size: 8,
             db_connect_timeout: Duration::from_secs(5),
             workers: 0,
-            vault_key_file: PathBuf::from("/etc/outpost/vault.key"),
+            vault_key_file: PathBuf::from("/etc/outpost/vault.keyring"),
+            vault_rotation_interval: Duration::from_secs(90 * 86_400),
             audit_signing_key_file: PathBuf::from("/etc/outpost/audit-signing.key"),
             audit_checkpoint_file: PathBuf::from("/var/lib/outpost/audit-checkpoints.log"),
             audit_stream_file: None,

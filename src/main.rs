@@ -111,8 +111,15 @@ enum ExportFormat {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create the vault key and the audit signing key, each if it does not exist.
+    /// Create the vault keyring and the audit signing key, each if it does not exist.
     Init,
+    /// Add a new vault key (KEK), rewrap every stored value under it while the server
+    /// runs, and retire the old keys nothing needs any more.
+    Rotate,
+    /// Finish an interrupted rotation: rewrap what is left, retire what is unused.
+    Rewrap,
+    /// List the vault keys: age, data keys wrapped, values under each, state.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -151,10 +158,12 @@ fn main() -> ExitCode {
                 cli::audit::export(config.as_deref(), format, &since, &until, out.as_deref())
             }
         },
-        Command::Keys {
-            config,
-            command: KeysCommand::Init,
-        } => cli::keys::init(config.as_deref()),
+        Command::Keys { config, command } => match command {
+            KeysCommand::Init => cli::keys::init(config.as_deref()),
+            KeysCommand::Rotate => cli::keys::rotate(config.as_deref()),
+            KeysCommand::Rewrap => cli::keys::rewrap(config.as_deref()),
+            KeysCommand::Status => cli::keys::status(config.as_deref()),
+        },
         Command::Config {
             config,
             command: ConfigCommand::Check,

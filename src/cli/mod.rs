@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::audit::context::{self as audit_context, AuditContext};
 use crate::config::{Config, ConfigError};
 use crate::db::{Db, DbError};
-use crate::vault::{self, Vault};
+use crate::vault::Vault;
+use crate::vault::keyring::KeySource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -43,14 +44,21 @@ impl From<DbError> for CliError {
     }
 }
 
-/// Loads the config, the vault key and the database with migrations applied, and
-/// installs the audit context: the common start of every command that changes data.
+/// Loads the config, the vault keyring and the database with migrations applied,
+/// checks that the keyring is this database's, and installs the audit context: the
+/// common start of every command that changes data.
 pub fn open(config_path: Option<&Path>) -> Result<(Config, Db, Vault), CliError> {
     let config = Config::load(config_path)?;
-    let key = vault::read_key_file(&config.vault_key_file)
+    let vault = Vault::load(KeySource::locate(&config.vault_key_file))
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    audit_context::install(AuditContext::new(&key, &config.to_masked_toml()));
+    audit_context::install(AuditContext::new(
+        vault.keyring().audit_root(),
+        &config.to_masked_toml(),
+    ));
     let db = Db::connect(&config)?;
     db.migrate()?;
-    Ok((config, db, Vault::from_key(&key)))
+    vault
+        .check_against(&mut *db.get()?)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    Ok((config, db, vault))
 }

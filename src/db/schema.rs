@@ -67,6 +67,34 @@ diesel::table! {
         expires_at -> Timestamptz,
         client_ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        reauthenticated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    stored_credentials (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        description -> Text,
+        value_sealed -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        replaced_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        rotate_every_days -> Nullable<Int4>,
+        last_revealed_at -> Nullable<Timestamptz>,
+        last_revealed_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    vault_keks (id) {
+        id -> Int4,
+        fingerprint -> Text,
+        created_at -> Timestamptz,
+        wraps -> Int8,
+        retired_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -212,5 +240,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     totp_credentials,
     sessions,
     setup_links,
+    stored_credentials,
     users,
+    vault_keks,
 );

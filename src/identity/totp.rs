@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use super::{User, recovery_codes};
 use crate::db::schema::totp_credentials;
 use crate::secret::SecretString;
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Location, Vault, VaultError, location};
 
 pub const DIGITS: usize = 6;
 pub const STEP_SECONDS: u64 = 30;
@@ -112,20 +112,28 @@ pub fn begin_enrolment(
     let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
     getrandom::fill(secret.as_mut()).expect("the operating system's random source failed");
     let enrolment = enrolment_for(secret.as_ref(), user, issuer);
-    let sealed = vault.seal(&context(user.id), secret.as_ref());
+    conn.transaction(|conn| {
+        let sealed = vault.seal(conn, &context(user.id), secret.as_ref())?;
+        store_pending(conn, user.id, &sealed)
+    })?;
+    Ok(enrolment)
+}
+
+/// Stores a new, unconfirmed secret; refused if a confirmed one exists.
+fn store_pending(conn: &mut PgConnection, user_id: Uuid, sealed: &str) -> Result<(), TotpError> {
     let now = OffsetDateTime::now_utc();
     // The WHERE on the conflict branch makes "is it confirmed?" and the write one
     // statement, so a concurrent confirmation cannot be overwritten.
     let upsert = diesel::insert_into(totp_credentials::table)
         .values((
-            totp_credentials::user_id.eq(user.id),
-            totp_credentials::secret_sealed.eq(&sealed),
+            totp_credentials::user_id.eq(user_id),
+            totp_credentials::secret_sealed.eq(sealed),
             totp_credentials::created_at.eq(now),
         ))
         .on_conflict(totp_credentials::user_id)
         .do_update()
         .set((
-            totp_credentials::secret_sealed.eq(&sealed),
+            totp_credentials::secret_sealed.eq(sealed),
             totp_credentials::created_at.eq(now),
             totp_credentials::confirmed_at.eq(None::<OffsetDateTime>),
             totp_credentials::last_step.eq(None::<i64>),
@@ -139,7 +147,7 @@ pub fn begin_enrolment(
     if written == 0 {
         return Err(TotpError::AlreadyEnrolled);
     }
-    Ok(enrolment)
+    Ok(())
 }
 
 /// How long an unconfirmed key is shown again instead of replaced: long enough to scan
@@ -270,8 +278,8 @@ pub fn disable(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<()> {
 
 /// The sealing location of a user's secret: a sealed secret copied to another user's
 /// row does not open.
-fn context(user_id: Uuid) -> String {
-    format!("totp_credentials.secret_sealed:{user_id}")
+fn context(user_id: Uuid) -> Location {
+    location::TOTP_SECRET.at(user_id)
 }
 
 fn stored_step(step: u64) -> i64 {

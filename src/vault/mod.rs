@@ -1,217 +1,244 @@
-//! Sealing of stored secrets with AES-256-GCM.
+//! The one place secrets are stored: envelope encryption with AES-256-GCM.
 //!
-//! Every ciphertext is `v1:` + base64(nonce ‖ ciphertext ‖ tag) and is bound, through
-//! the associated data, to where it is stored (`table.column:row`): moved to another
-//! row, it no longer opens. The key comes from an owner-only file, never from the
-//! database or the environment.
+//! A keyring file (never the database or the environment) holds versioned key-
+//! encryption keys; every value gets a data key of its own, stored wrapped by the
+//! newest KEK inside the value ([`envelope`]). Values are bound to their location
+//! ([`location`]); the database counts wraps per KEK ([`ledger`]); [`rotation`]
+//! rewraps every value under a new KEK while the server keeps running.
 
-use std::io::{Read, Write};
-use std::path::Path;
+pub mod envelope;
+pub mod keyring;
+pub mod ledger;
+pub mod location;
+pub mod rotation;
 
-use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use diesel::PgConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use zeroize::Zeroizing;
 
-use crate::keyfile;
-
-const VERSION_PREFIX: &str = "v1:";
-const NONCE_LEN: usize = 12;
+use envelope::{EnvelopeError, Sealed};
+use keyring::{KeySource, Keyring, KeyringError};
+pub use location::{Location, SealedColumn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
-    #[error("vault key file {path}: {reason}")]
-    KeyFile { path: String, reason: String },
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
     #[error("a sealed value is malformed")]
     Malformed,
     #[error("a sealed value does not open with this key and location")]
     Tampered,
+    #[error(
+        "a value is sealed under KEK {0}, which the keyring lacks: is this the keyring \
+         this database was sealed with? (`outpost keys status` lists both)"
+    )]
+    UnknownKek(u32),
+    #[error(
+        "KEK {0} in the keyring is not the key this database knows by that id: \
+         the keyring belongs to another installation"
+    )]
+    ForeignKek(u32),
+    #[error("KEK {0} is retired and the keyring holds no newer one; reload the keyring")]
+    RetiredKek(u32),
+    #[error(
+        "KEK {0} has wrapped 2^32 data keys, the most AES-GCM allows under one key: \
+         run `outpost keys rotate`"
+    )]
+    Exhausted(u32),
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
 }
 
+impl From<EnvelopeError> for VaultError {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::Malformed => VaultError::Malformed,
+            EnvelopeError::Tampered => VaultError::Tampered,
+        }
+    }
+}
+
+/// A re-read of the keyring at most this often, however many unknown ids arrive.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct Vault {
-    cipher: Aes256Gcm,
+    /// Where the keyring came from; `None` for an in-memory one.
+    source: Option<KeySource>,
+    ring: RwLock<Arc<Keyring>>,
+    last_reload: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Vault(key hidden)")
+        f.debug_struct("Vault")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
 impl Vault {
-    pub fn from_key(key: &[u8; 32]) -> Self {
+    pub fn new(ring: Keyring, source: Option<KeySource>) -> Self {
         Self {
-            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)),
+            source,
+            ring: RwLock::new(Arc::new(ring)),
+            last_reload: Mutex::new(None),
         }
     }
 
-    /// A vault with a fresh random key (tests, throwaway runs).
+    /// Reads the keyring; a missing or readable-by-others file is refused.
+    pub fn load(source: KeySource) -> Result<Self, VaultError> {
+        let ring = Keyring::load(&source)?;
+        Ok(Self::new(ring, Some(source)))
+    }
+
+    /// A vault with a fresh in-memory keyring (tests, throwaway runs).
     pub fn ephemeral() -> Self {
-        Self::from_key(&random_key())
+        Self::new(Keyring::generate(), None)
     }
 
-    /// Reads a key written by [`write_key_file`]: 64 hex digits in a file that only its
-    /// owner may read.
-    pub fn from_key_file(path: &Path) -> Result<Self, VaultError> {
-        read_key_file(path).map(|key| Self::from_key(&key))
-    }
-}
-
-/// The raw key from a key file, for deriving purpose-specific keys from it.
-pub fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    let fail = |reason: String| VaultError::KeyFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let (mut file, _) = keyfile::open_private(path, 256).map_err(fail)?;
-    let mut text = Zeroizing::new(String::with_capacity(128));
-    file.read_to_string(&mut text)
-        .map_err(|e| fail(e.to_string()))?;
-    let hex = text.trim();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(fail("must hold exactly 64 hexadecimal digits".into()));
-    }
-    let mut key = Zeroizing::new([0u8; 32]);
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| fail("not hexadecimal".into()))?;
-    }
-    Ok(key)
-}
-
-impl Vault {
-    /// Seals `plaintext` for the location `context` (e.g. `totp_credentials.secret:<id>`).
-    pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
-        let nonce = Nonce::generate();
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: context.as_bytes(),
-                },
-            )
-            .expect("AES-GCM encryption cannot fail for in-memory buffers");
-        let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
-        blob.extend_from_slice(&nonce);
-        blob.extend_from_slice(&ciphertext);
-        format!("{VERSION_PREFIX}{}", STANDARD.encode(blob))
+    pub fn source(&self) -> Option<&KeySource> {
+        self.source.as_ref()
     }
 
-    pub fn open(&self, context: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        let encoded = sealed
-            .strip_prefix(VERSION_PREFIX)
-            .ok_or(VaultError::Malformed)?;
-        let blob = STANDARD
-            .decode(encoded)
-            .map_err(|_| VaultError::Malformed)?;
-        if blob.len() < NONCE_LEN + 16 {
-            return Err(VaultError::Malformed);
+    pub fn keyring(&self) -> Arc<Keyring> {
+        Arc::clone(&self.ring.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Re-reads the keyring from its source (after a rotation elsewhere added or
+    /// retired KEKs). True if it now holds a different set of KEKs.
+    pub fn reload(&self) -> Result<bool, VaultError> {
+        let Some(source) = &self.source else {
+            return Ok(false);
+        };
+        let fresh = Keyring::load(source)?;
+        let ids = |r: &Keyring| r.keks().map(|k| k.id).collect::<Vec<_>>();
+        let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
+        let changed = ids(&fresh) != ids(&ring);
+        *ring = Arc::new(fresh);
+        Ok(changed)
+    }
+
+    /// Installs a keyring this process has just written (rotation).
+    pub fn replace(&self, ring: Keyring) {
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+    }
+
+    /// A reload, at most once per [`RELOAD_INTERVAL`]; failures are logged, not fatal:
+    /// the caller falls back to the keyring it has.
+    fn catch_up(&self) -> bool {
+        {
+            let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < RELOAD_INTERVAL) {
+                return false;
+            }
+            *last = Some(Instant::now());
         }
-        let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
-        let nonce = Nonce::try_from(nonce).map_err(|_| VaultError::Malformed)?;
-        self.cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| VaultError::Tampered)
-            .inspect(|plain| {
-                // Anything the vault hands out must never reach a log line.
-                if let Ok(text) = std::str::from_utf8(plain) {
-                    crate::leak_guard::remember(text);
-                }
-            })
-    }
-}
-
-fn random_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).expect("the operating system's random source failed");
-    key
-}
-
-/// Writes a new random key to `path` (mode 0400); refuses to replace an existing one.
-pub fn write_key_file(path: &Path) -> Result<(), VaultError> {
-    let fail = |reason: String| VaultError::KeyFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let mut file = keyfile::create(path).map_err(fail)?;
-    let key = Zeroizing::new(random_key());
-    let hex: Zeroizing<String> = Zeroizing::new(key.iter().map(|b| format!("{b:02x}")).collect());
-    file.write_all(format!("{}\n", hex.as_str()).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| fail(e.to_string()))?;
-    keyfile::restrict(path).map_err(fail)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs;
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
-    #[test]
-    fn round_trips_and_binds_to_its_location() {
-        let vault = Vault::ephemeral();
-        let sealed = vault.seal("totp.secret:1", b"JBSWY3DPEHPK3PXP");
-        assert!(sealed.starts_with("v1:"));
-        assert_eq!(
-            &*vault.open("totp.secret:1", &sealed).unwrap(),
-            b"JBSWY3DPEHPK3PXP"
-        );
-        assert!(matches!(
-            vault.open("totp.secret:2", &sealed),
-            Err(VaultError::Tampered)
-        ));
-        assert!(matches!(
-            Vault::ephemeral().open("totp.secret:1", &sealed),
-            Err(VaultError::Tampered)
-        ));
-        let mut flipped = STANDARD.decode(&sealed[3..]).unwrap();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
-        let tampered = format!("v1:{}", STANDARD.encode(flipped));
-        assert!(matches!(
-            vault.open("totp.secret:1", &tampered),
-            Err(VaultError::Tampered)
-        ));
-        assert!(matches!(
-            vault.open("x", "v2:abc"),
-            Err(VaultError::Malformed)
-        ));
+        match self.reload() {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read the vault keyring");
+                false
+            }
+        }
     }
 
-    #[test]
-    fn key_files_are_owner_only_and_never_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys/vault.key");
-        write_key_file(&path).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o400);
-        let vault = Vault::from_key_file(&path).unwrap();
-        let sealed = vault.seal("c", b"x");
-        assert_eq!(
-            &*Vault::from_key_file(&path)
-                .unwrap()
-                .open("c", &sealed)
-                .unwrap(),
-            b"x"
-        );
+    /// Seals `plaintext` for `at` under the newest KEK. Call it inside the transaction
+    /// that stores the value: the wrap is counted there, and a KEK cannot be retired
+    /// between the count and the store.
+    pub fn seal(
+        &self,
+        conn: &mut PgConnection,
+        at: &Location,
+        plaintext: &[u8],
+    ) -> Result<String, VaultError> {
+        let depth =
+            AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
         assert!(
-            write_key_file(&path).is_err(),
-            "an existing key is never overwritten"
+            depth.is_some(),
+            "Vault::seal must run inside the transaction that stores the value"
         );
+        for first_try in [true, false] {
+            let ring = self.keyring();
+            let kek = ring.primary();
+            match ledger::reserve(conn, kek, 1)? {
+                Some(counted) if counted.wraps > ledger::WRAP_LIMIT => {
+                    return Err(VaultError::Exhausted(kek.id));
+                }
+                Some(counted) => {
+                    let newer = counted
+                        .newest_live
+                        .is_some_and(|n| n as i64 > kek.id as i64);
+                    // A rotation has added a KEK this process has not read yet.
+                    if newer && first_try && self.catch_up() {
+                        continue;
+                    }
+                    return Ok(envelope::seal(kek, at.as_str(), plaintext));
+                }
+                None if first_try && self.catch_up() => continue,
+                None => return Err(self.refusal(conn, kek)?),
+            }
+        }
+        unreachable!("the second attempt always returns")
+    }
 
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = Vault::from_key_file(&path).unwrap_err().to_string();
-        assert!(err.contains("chmod 0400"), "{err}");
-        assert!(Vault::from_key_file(&dir.path().join("missing")).is_err());
+    /// Why the ledger refused a KEK: retired, or not the key it knows by that id.
+    fn refusal(
+        &self,
+        conn: &mut PgConnection,
+        kek: &keyring::Kek,
+    ) -> Result<VaultError, VaultError> {
+        let known = ledger::records(conn)?
+            .into_iter()
+            .find(|r| r.id as i64 == kek.id as i64);
+        Ok(match known {
+            Some(record) if record.fingerprint != kek.fingerprint() => {
+                VaultError::ForeignKek(kek.id)
+            }
+            _ => VaultError::RetiredKek(kek.id),
+        })
+    }
+
+    /// Opens a value sealed for `at`. Whatever it hands out is remembered by the leak
+    /// guard, so it can never reach a log line.
+    pub fn open(&self, at: &Location, sealed: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let parsed = Sealed::parse(sealed)?;
+        let id = parsed.kek_id();
+        let mut ring = self.keyring();
+        if ring.get(id).is_none() && self.catch_up() {
+            ring = self.keyring();
+        }
+        let kek = ring.get(id).ok_or(VaultError::UnknownKek(id))?;
+        let plain = envelope::open(kek, at.as_str(), parsed)?;
+        if let Ok(text) = std::str::from_utf8(&plain) {
+            crate::leak_guard::remember(text);
+        }
+        Ok(plain)
+    }
+
+    /// At start: records the keyring's KEKs and refuses a keyring that is not this
+    /// database's (a KEK with another key under its id, or one the database's values
+    /// need that the keyring lacks).
+    pub fn check_against(&self, conn: &mut PgConnection) -> Result<(), VaultError> {
+        let ring = self.keyring();
+        let records = ledger::records(conn)?;
+        for kek in ring.keks() {
+            match records.iter().find(|r| r.id as i64 == kek.id as i64) {
+                Some(r) if r.fingerprint != kek.fingerprint() => {
+                    return Err(VaultError::ForeignKek(kek.id));
+                }
+                Some(_) => {}
+                None => ledger::register(conn, kek)?,
+            }
+        }
+        for record in records.iter().filter(|r| r.retired_at.is_none()) {
+            let id = u32::try_from(record.id).unwrap_or_default();
+            if ring.get(id).is_none() && ledger::references(conn, id)? > 0 {
+                return Err(VaultError::UnknownKek(id));
+            }
+        }
+        Ok(())
     }
 }

@@ -145,7 +145,9 @@ fn migrate_then_create_owner_prints_a_setup_link() {
     let db = TestDb::empty();
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("vault.key");
-    outpost::vault::write_key_file(&key_file).unwrap();
+    outpost::vault::keyring::Keyring::generate()
+        .create_file(&key_file)
+        .unwrap();
     let env = [
         ("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap()),
         ("OUTPOST_DATABASE_URL", db.url.as_str()),

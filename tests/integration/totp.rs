@@ -222,7 +222,7 @@ fn the_secret_is_stored_sealed_to_its_user() {
     }
     assert!(!sealed.as_bytes().windows(20).any(|w| w == app.secret));
 
-    let context = |u: &User| format!("totp_credentials.secret_sealed:{}", u.id);
+    let context = |u: &User| outpost::vault::location::TOTP_SECRET.at(u.id);
     assert_eq!(
         &*f.vault.open(&context(&ada), &sealed).unwrap(),
         &app.secret[..]

@@ -216,7 +216,7 @@ fn the_secret_is_stored_sealed_to_its_user() {
     let base32 = enrolment.secret_base32.expose();
     let hex: String = app.secret.iter().map(|b| format!("{b:02x}")).collect();
     let b64 = base64::engine::general_purpose::STANDARD.encode(&app.secret);
-    assert!(sealed.starts_with("v1:"), "{sealed}");
+    assert!(sealed.starts_with("v2:aes256gcm:k1:"), "{sealed}");
     for plain in [base32, base32.to_lowercase().as_str(), &hex, &b64] {
         assert!(!sealed.contains(plain), "{sealed} holds {plain}");
     }

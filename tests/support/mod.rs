@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod canary;
 pub mod pg;
 pub mod smtp;
 pub mod totp_device;

@@ -1,5 +1,7 @@
 //! Periodic work inside `outpost serve`: signed audit checkpoints every five minutes,
-//! an hourly verification of the whole log, and hourly purges of expired sessions and forgotten sign-in failures. Jobs run the
+//! an hourly verification of the whole log, hourly purges of expired sessions and
+//! forgotten sign-in failures, and a daily check that the vault key is not due for
+//! rotation. Jobs run the
 //! blocking database work on the blocking pool and log their outcome; a failing run is
 //! logged loudly and retried at the next tick.
 
@@ -7,6 +9,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
@@ -15,10 +18,14 @@ use crate::audit::{context, log, query};
 use crate::db::Db;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
+use crate::identity::user;
+use crate::notify::{Mailer, messages};
+use crate::vault::{Vault, reminder};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
 const PURGE_HOURLY: &str = "0 17 * * * *";
 const VERIFY_HOURLY: &str = "0 41 * * * *";
+const KEY_REMINDER_DAILY: &str = "0 3 7 * * *";
 
 #[derive(Debug)]
 pub struct Periodic {
@@ -29,6 +36,10 @@ pub struct Periodic {
     pub stream_file: Option<PathBuf>,
     pub sessions: SessionPolicy,
     pub throttle: ThrottlePolicy,
+    pub vault: Arc<Vault>,
+    pub vault_rotation_interval: Duration,
+    pub mailer: Arc<Mailer>,
+    pub server_name: String,
 }
 
 impl Periodic {
@@ -82,6 +93,38 @@ impl Periodic {
         }
     }
 
+    /// Reminds (audit entry, log, email to every Owner) when the vault key is due for
+    /// rotation; repeated weekly while it stays due.
+    pub async fn remind_key_rotation(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        let outcome = self
+            .db
+            .run(move |conn| {
+                let ring = this.vault.keyring();
+                let now = time::OffsetDateTime::now_utc();
+                let due = reminder::remind(conn, &ring, this.vault_rotation_interval, now)?;
+                let owners = match &due {
+                    Some(_) => user::owners(conn)?,
+                    None => Vec::new(),
+                };
+                Ok::<_, crate::db::DbError>(due.map(|d| (d, owners)))
+            })
+            .await;
+        let (due, owners) = match outcome {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(error) => return tracing::error!(%error, "key rotation check failed"),
+        };
+        tracing::warn!(kek = due.kek, reasons = ?due.reasons, "the vault key is due for rotation: run `outpost keys rotate`");
+        for owner in owners {
+            let email =
+                messages::key_rotation_due(&owner.email, &self.server_name, due.kek, &due.reasons);
+            if let Err(error) = self.mailer.send(&email).await {
+                tracing::warn!(%error, "key rotation reminder not emailed");
+            }
+        }
+    }
+
     async fn purge(self: &Arc<Self>) {
         let this = Arc::clone(self);
         let outcome = self
@@ -131,8 +174,13 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
         Box::pin(async move { p.purge().await })
     })
     .await?;
+    schedule(&scheduler, KEY_REMINDER_DAILY, &periodic, |p| {
+        Box::pin(async move { p.remind_key_rotation().await })
+    })
+    .await?;
     scheduler.start().await?;
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
     periodic.checkpoint().await;
+    periodic.remind_key_rotation().await;
     Ok(scheduler)
 }

@@ -161,10 +161,10 @@ pub fn status(path: Option<&Path>) -> Result<(), CliError> {
     let primary = ring.primary();
     let due = primary.created_at + config.vault_rotation_interval;
     println!(
-        "rotation of KEK {} due {} (every {})",
+        "rotation of KEK {} due {} (every {} days)",
         primary.id,
         due.date(),
-        humantime::format_duration(config.vault_rotation_interval)
+        config.vault_rotation_interval.as_secs() / 86_400
     );
     Ok(())
 }

@@ -24,8 +24,10 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
     }
     let signer = checkpoint::load_signer(&config.audit_signing_key_file)
         .map_err(|e| CliError::Failed(e.to_string()))?;
+    let state = AppState::new(config, db, vault).map_err(|e| CliError::Failed(e.to_string()))?;
+    let config = &state.config;
     let periodic = Periodic {
-        db: db.clone(),
+        db: state.db.clone(),
         signer,
         origin: config.audit_origin(),
         checkpoint_file: config.audit_checkpoint_file.clone(),
@@ -35,8 +37,11 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
             absolute_timeout: config.session.absolute_timeout,
         },
         throttle: ThrottlePolicy::from(&config.login),
+        vault: state.vault.clone(),
+        vault_rotation_interval: config.vault_rotation_interval,
+        mailer: state.mailer.clone(),
+        server_name: config.server_name.clone(),
     };
-    let state = AppState::new(config, db, vault).map_err(|e| CliError::Failed(e.to_string()))?;
     actix_web::rt::System::new().block_on(async move {
         let _scheduler = scheduler::start(periodic)
             .await

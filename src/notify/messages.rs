@@ -109,6 +109,16 @@ pub fn totp_code_reused(to: &str, server_name: &str, client_ip: &str) -> Email {
     )
 }
 
+pub fn key_rotation_due(to: &str, server_name: &str, kek: u32, reasons: &[String]) -> Email {
+    let reasons = reasons.join("; and ");
+    let body = KeyRotationDue {
+        server_name,
+        kek,
+        reasons: &reasons,
+    };
+    email(to, format!("Rotate the vault key of {server_name}"), &body)
+}
+
 fn email(to: &str, subject: String, body: &impl Template) -> Email {
     Email {
         to: to.to_owned(),
@@ -200,6 +210,14 @@ struct TotpCodeReused<'a> {
     to: &'a str,
     server_name: &'a str,
     client_ip: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/key_rotation_due.txt", escape = "none")]
+struct KeyRotationDue<'a> {
+    server_name: &'a str,
+    kek: u32,
+    reasons: &'a str,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod keyring;
 pub mod ledger;
 pub mod location;
+pub mod reminder;
 pub mod rotation;
 
 use std::sync::{Arc, Mutex, RwLock};

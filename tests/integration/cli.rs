@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::pg::TestDb;
 
-fn outpost(envs: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) fn outpost(envs: &[(&str, &str)], args: &[&str]) -> Output {
     command(envs, args).output().expect("run outpost")
 }
 
@@ -18,11 +18,11 @@ fn command(envs: &[(&str, &str)], args: &[&str]) -> Command {
     cmd
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -22,3 +22,4 @@ mod sign_in;
 mod team;
 mod throttle;
 mod totp;
+mod vault;

@@ -1,12 +1,13 @@
 -- Key-encryption keys the vault has used. The keys themselves live only in the keyring
 -- file; the database keeps each one's fingerprint (to tell a keyring that does not
--- belong to it), how many data keys it has wrapped (AES-GCM with random nonces allows
--- at most 2^32 encryptions per key, NIST SP 800-38D) and when it was retired.
+-- belong to it) and when it was retired. How many data keys each has wrapped (AES-GCM
+-- with random nonces allows at most 2^32 encryptions per key, NIST SP 800-38D) is
+-- counted by a sequence per KEK, `vault_wraps_k<id>`: sequences never roll back and
+-- never contend, and after a crash they only ever over-count.
 CREATE TABLE vault_keks (
     id          integer PRIMARY KEY CHECK (id > 0),
     fingerprint text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    wraps       bigint NOT NULL DEFAULT 0 CHECK (wraps >= 0),
     retired_at  timestamptz
 );
 

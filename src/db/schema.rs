@@ -93,7 +93,6 @@ diesel::table! {
         id -> Int4,
         fingerprint -> Text,
         created_at -> Timestamptz,
-        wraps -> Int8,
         retired_at -> Nullable<Timestamptz>,
     }
 }

@@ -283,7 +283,7 @@ fn a_kek_at_the_aes_gcm_limit_refuses_to_wrap_more() {
     let vault = f.vault();
     f.store(&vault, 1);
     f.db.execute(&format!(
-        "UPDATE vault_keks SET wraps = {} WHERE id = 1",
+        "SELECT setval('vault_wraps_k1', {})",
         ledger::WRAP_LIMIT
     ));
     let err = f
@@ -383,7 +383,7 @@ fn rotation_is_due_by_age_or_by_use_and_reminded_weekly() {
     assert!(due.reasons[0].contains("91 days old"), "{:?}", due.reasons);
 
     f.db.execute(&format!(
-        "UPDATE vault_keks SET wraps = {} WHERE id = 1",
+        "SELECT setval('vault_wraps_k1', {})",
         ledger::WRAP_LIMIT / 2
     ));
     let due = reminder::due(&mut f.conn, &ring, ninety_days, now)

@@ -3,7 +3,7 @@
 #   1. installs build tools, Rust and PostgreSQL if they are missing;
 #   2. starts PostgreSQL and creates the `outpost` role and database;
 #   3. builds Outpost, writes its config to .outpost-dev/outpost.toml and creates the
-#      key that seals stored secrets (.outpost-dev/vault.key, mode 0400);
+#      keyring that seals stored secrets (.outpost-dev/vault.key, mode 0400);
 #   4. creates the first Owner (if there is none) and prints their setup link;
 #   5. serves the dashboard on http://127.0.0.1:8080.
 # Running it again keeps everything that exists and just starts the dashboard.

@@ -427,3 +427,33 @@ fn rotation_is_due_by_age_or_by_use_and_reminded_weekly() {
         .count();
     assert_eq!(reminders, 2);
 }
+
+/// The server keeps working through a rotation run beside it: its owner's TOTP key,
+/// rewrapped under a KEK the server has never seen, still signs them in.
+#[tokio::test]
+async fn a_running_server_keeps_signing_people_in_through_a_rotation() {
+    use crate::support::app::{PASSWORD, TestApp};
+
+    let app = TestApp::start().await;
+    let owner = app.owner("ada@example.com").await;
+    let device = owner.device.as_ref().unwrap();
+
+    let cli = Vault::load(app.keyring.clone()).unwrap();
+    let mut conn = app.db.conn();
+    rotation::add_kek(&cli, &mut conn, Actor::Cli).unwrap();
+    let report = rotation::rewrap_all(&cli, &mut conn, Actor::Cli, 10, &mut |_| {}).unwrap();
+    assert_eq!((report.rewrapped, report.retired.clone()), (1, vec![1]));
+
+    let browser = app.browser();
+    let challenged = browser.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(challenged.headers()["location"], "/login/mfa");
+    let code = device.fresh(&app.db);
+    let done = browser
+        .submit("/login/mfa", "/login/mfa", &[("code", code.as_str())])
+        .await;
+    assert_eq!(
+        done.headers()["location"],
+        "/",
+        "the rewrapped TOTP key opened"
+    );
+}

@@ -10,6 +10,7 @@ use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
 use outpost::identity::{Capability, Passwords, Role, api_keys, user};
 use outpost::vault::Vault;
+use outpost::vault::keyring::{KeySource, Keyring};
 use outpost::web::{self, AppState, ExtraRoutes};
 use uuid::Uuid;
 
@@ -26,6 +27,9 @@ pub struct TestApp {
     pub config: Config,
     /// Every email the app sends lands here.
     pub mail: SmtpSink,
+    /// The server's vault keyring, a real file (so tests can rotate under it).
+    pub keyring: KeySource,
+    _keys: tempfile::TempDir,
     handle: ServerHandle,
 }
 
@@ -63,8 +67,15 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         config.public_url = format!("http://{addr}");
+        let keys = tempfile::tempdir().expect("key dir");
+        config.vault_key_file = keys.path().join("vault.keyring");
+        Keyring::generate()
+            .create_file(&config.vault_key_file)
+            .expect("keyring");
+        let keyring = KeySource::File(config.vault_key_file.clone());
+        let vault = Vault::load(keyring.clone()).expect("vault");
         let pool = Db::connect(&config).expect("pool");
-        let state = AppState::new(config.clone(), pool, Vault::ephemeral()).expect("app state");
+        let state = AppState::new(config.clone(), pool, vault).expect("app state");
 
         // Its own thread and actix system, so stopping it does not depend on the test's runtime.
         let (tx, rx) = mpsc::channel();
@@ -83,6 +94,8 @@ impl TestApp {
             db,
             config,
             mail,
+            keyring,
+            _keys: keys,
             handle,
         }
     }

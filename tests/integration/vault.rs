@@ -457,3 +457,54 @@ async fn a_running_server_keeps_signing_people_in_through_a_rotation() {
         "the rewrapped TOTP key opened"
     );
 }
+
+/// The daily check of `serve`: a due rotation is emailed to every Owner, once a week.
+#[tokio::test]
+async fn owners_are_emailed_when_the_vault_key_is_due_for_rotation() {
+    use crate::support::app::TestApp;
+    use outpost::identity::session::SessionPolicy;
+    use outpost::identity::throttle::ThrottlePolicy;
+    use outpost::notify::Mailer;
+    use outpost::scheduler::Periodic;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let app = TestApp::start().await;
+    let owner = app.owner("ada@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let signing_key = dir.path().join("audit-signing.key");
+    outpost::audit::checkpoint::write_signer(&signing_key, "test/audit").unwrap();
+    let config = &app.config;
+    let periodic = Arc::new(Periodic {
+        db: outpost::db::Db::connect(config).unwrap(),
+        signer: outpost::audit::checkpoint::load_signer(&signing_key).unwrap(),
+        origin: "test/audit".into(),
+        checkpoint_file: dir.path().join("checkpoints.log"),
+        stream_file: None,
+        sessions: SessionPolicy {
+            idle_timeout: config.session.idle_timeout,
+            absolute_timeout: config.session.absolute_timeout,
+        },
+        throttle: ThrottlePolicy::from(&config.login),
+        vault: Arc::new(Vault::load(app.keyring.clone()).unwrap()),
+        // Any age is too old: due at once.
+        vault_rotation_interval: Duration::ZERO,
+        mailer: Arc::new(Mailer::from_config(&config.smtp).unwrap()),
+        server_name: config.server_name.clone(),
+    });
+    periodic.remind_key_rotation().await;
+    periodic.remind_key_rotation().await;
+    let mail = app.mail.wait_for(1, Duration::from_secs(10));
+    assert_eq!(mail.len(), 1, "reminded once, not at every check");
+    assert_eq!(mail[0].to, vec![owner.email.clone()]);
+    assert!(
+        mail[0].data.contains("outpost keys rotate"),
+        "{}",
+        mail[0].data
+    );
+    assert!(
+        mail[0].data.contains("rotation every 0 days"),
+        "{}",
+        mail[0].data
+    );
+}

@@ -123,7 +123,8 @@ pub fn relative(t: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
         // (below this many seconds, count in units of, unit)
         (3_600, 60, "minute"),
         (86_400, 3_600, "hour"),
-        (60 * 86_400, 86_400, "day"),
+        // Days for a whole year: rotation periods are set in days.
+        (365 * 86_400, 86_400, "day"),
         (730 * 86_400, 30 * 86_400, "month"),
         (i64::MAX, 365 * 86_400, "year"),
     ];
@@ -136,7 +137,8 @@ pub fn relative(t: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
         .iter()
         .find(|(below, _, _)| distance < *below)
         .unwrap_or(&UNITS[UNITS.len() - 1]);
-    let n = distance / size;
+    // Rounded, not floored: a reminder set for 90 days reads "in 90 days" a second later.
+    let n = (distance + size / 2) / size;
     let amount = format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     if seconds < 0 {
         format!("{amount} ago")
@@ -167,12 +169,14 @@ mod tests {
         assert_eq!(at(0), "just now");
         assert_eq!(at(-59), "just now");
         assert_eq!(at(-60), "1 minute ago");
-        assert_eq!(at(150), "in 2 minutes");
+        assert_eq!(at(130), "in 2 minutes");
+        assert_eq!(at(90 * 86_400 - 5), "in 90 days");
         assert_eq!(at(-3 * 3600), "3 hours ago");
         assert_eq!(at(-3 * 86_400 - 5), "3 days ago");
         assert_eq!(at(12 * 86_400 + 5), "in 12 days");
         assert_eq!(at(-59 * 86_400), "59 days ago");
-        assert_eq!(at(-90 * 86_400), "3 months ago");
+        assert_eq!(at(-90 * 86_400), "90 days ago");
+        assert_eq!(at(-400 * 86_400), "13 months ago");
         assert_eq!(at(3 * 365 * 86_400), "in 3 years");
     }
 }

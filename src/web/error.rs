@@ -316,8 +316,8 @@ impl From<CredentialError> for AppError {
         let text = e.to_string();
         match e {
             CredentialError::NotFound => AppError::NotFound,
-            CredentialError::DuplicateName(_) => AppError::Conflict(text),
             CredentialError::Vault(_) | CredentialError::Db(_) => AppError::Internal(text),
+            CredentialError::DuplicateName(_) => AppError::Conflict(capitalised(&text)),
             CredentialError::InvalidName
             | CredentialError::InvalidKind(_)
             | CredentialError::EmptyValue

@@ -324,6 +324,10 @@ async fn developers_list_with_a_key_but_cannot_reveal_and_viewers_cannot_list() 
         app: &app,
         key: app.api_key(viewer.id, &Role::Viewer.capabilities()),
     };
+    let reveal = Some(json!({ "reason": "x", "code": "123456" }));
+    let path = format!("/{id}/reveal");
+    let (status, _) = problem(viewer_api.send(Method::POST, &path, reveal).await).await;
+    assert_eq!(status, 403);
     let (status, body) = problem(viewer_api.send(Method::GET, "", None).await).await;
     assert_eq!(status, 403);
     assert!(

@@ -23,7 +23,6 @@ use crate::web::guard::{Authorized, Caller};
 use crate::web::step_up;
 
 /// What a caller sends to see a value.
-#[derive(Debug, Default)]
 pub struct Request {
     pub reason: Option<String>,
     pub password: Option<SecretString>,

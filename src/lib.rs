@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod db;
 pub mod identity;
 pub mod keyfile;

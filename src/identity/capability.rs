@@ -61,6 +61,7 @@ capabilities! {
     WebhooksManage => "webhooks.manage": Owner | Admin;
     BackupsManage => "backups.manage": Owner | Admin;
     HardeningManage => "hardening.manage": Owner | Admin;
+    CredentialsView => "credentials.view": Owner | Admin | Developer;
     CredentialsManage => "credentials.manage": Owner | Admin;
     CredentialsReveal => "credentials.reveal": Owner | Admin;
     SettingsManage => "settings.manage": Owner | Admin;

@@ -179,6 +179,54 @@ pub fn purge_expired(conn: &mut PgConnection, policy: &SessionPolicy) -> QueryRe
     .execute(conn)
 }
 
+/// How a person proved, moments ago, that they are still at the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reauthentication {
+    Password,
+    TotpCode,
+    /// An earlier re-authentication in this session, still within its window.
+    Recent,
+}
+
+impl Reauthentication {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reauthentication::Password => "password",
+            Reauthentication::TotpCode => "totp_code",
+            Reauthentication::Recent => "recent",
+        }
+    }
+}
+
+/// Records that the session's person has just re-entered their password or a code.
+pub fn mark_reauthenticated(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    now: OffsetDateTime,
+) -> QueryResult<bool> {
+    diesel::update(sessions::table.filter(sessions::id.eq(session_id)))
+        .set(sessions::reauthenticated_at.eq(now))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// Whether the session's person re-authenticated within `window` before `now`.
+pub fn reauthenticated_within(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    window: Duration,
+    now: OffsetDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        sessions::table
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::reauthenticated_at.gt(now - window))
+            // A clock set back must not stretch the window.
+            .filter(sessions::reauthenticated_at.le(now)),
+    ))
+    .get_result(conn)
+}
+
 fn delete_by_hash(conn: &mut PgConnection, hash: &token::TokenHash) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::token_hash.eq(&hash[..]))).execute(conn)
 }

@@ -10,6 +10,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::credentials::CredentialError;
 use crate::db::DbError;
 use crate::identity::api_keys::ApiKeyError;
 use crate::identity::team::TeamError;
@@ -307,6 +308,34 @@ impl From<TotpError> for AppError {
 impl From<PasswordError> for AppError {
     fn from(e: PasswordError) -> Self {
         IdentityError::from(e).into()
+    }
+}
+
+impl From<CredentialError> for AppError {
+    fn from(e: CredentialError) -> Self {
+        let text = e.to_string();
+        match e {
+            CredentialError::NotFound => AppError::NotFound,
+            CredentialError::Vault(_) | CredentialError::Db(_) => AppError::Internal(text),
+            CredentialError::DuplicateName(_) => AppError::Conflict(capitalised(&text)),
+            CredentialError::InvalidName
+            | CredentialError::InvalidKind(_)
+            | CredentialError::EmptyValue
+            | CredentialError::ValueTooLong
+            | CredentialError::DescriptionTooLong
+            | CredentialError::InvalidRotation
+            | CredentialError::ExpiryInPast
+            | CredentialError::InvalidReason => AppError::Unprocessable(capitalised(&text)),
+        }
+    }
+}
+
+/// Domain errors read as clauses; a problem's detail reads as a sentence.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
     }
 }
 

@@ -53,6 +53,7 @@ impl<'a> Layout<'a> {
         let links = [
             (Capability::AuditView, "/audit", "Audit log"),
             (Capability::TeamView, "/team", "Team"),
+            (Capability::CredentialsView, "/credentials", "Credentials"),
             (Capability::ApiKeysManage, "/keys", "API keys"),
             (
                 Capability::SecurityPolicyManage,
@@ -116,6 +117,36 @@ pub fn when(t: time::OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
+/// How far `t` lies from `now`, for people: `3 days ago`, `in 12 days`, `just now`.
+pub fn relative(t: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+    const UNITS: &[(i64, i64, &str)] = &[
+        // (below this many seconds, count in units of, unit)
+        (3_600, 60, "minute"),
+        (86_400, 3_600, "hour"),
+        // Days for a whole year: rotation periods are set in days.
+        (365 * 86_400, 86_400, "day"),
+        (730 * 86_400, 30 * 86_400, "month"),
+        (i64::MAX, 365 * 86_400, "year"),
+    ];
+    let seconds = (t - now).whole_seconds();
+    let distance = seconds.saturating_abs();
+    if distance < 60 {
+        return "just now".into();
+    }
+    let (_, size, unit) = UNITS
+        .iter()
+        .find(|(below, _, _)| distance < *below)
+        .unwrap_or(&UNITS[UNITS.len() - 1]);
+    // Rounded, not floored: a reminder set for 90 days reads "in 90 days" a second later.
+    let n = (distance + size / 2) / size;
+    let amount = format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if seconds < 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
 /// One-word outcome messages carried in a redirect's query string, mapped to fixed
 /// texts so nothing a visitor types is ever reflected into a page.
 pub fn flash(code: Option<&str>, table: &[(&str, &'static str)]) -> Option<&'static str> {
@@ -125,4 +156,27 @@ pub fn flash(code: Option<&str>, table: &[(&str, &'static str)]) -> Option<&'sta
         .find(|(c, _)| *c == code)
         .map(|(_, text)| *text)
         .or(Some("That did not work. Try again."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = time::OffsetDateTime::now_utc();
+        let at = |seconds: i64| relative(now + time::Duration::seconds(seconds), now);
+        assert_eq!(at(0), "just now");
+        assert_eq!(at(-59), "just now");
+        assert_eq!(at(-60), "1 minute ago");
+        assert_eq!(at(130), "in 2 minutes");
+        assert_eq!(at(90 * 86_400 - 5), "in 90 days");
+        assert_eq!(at(-3 * 3600), "3 hours ago");
+        assert_eq!(at(-3 * 86_400 - 5), "3 days ago");
+        assert_eq!(at(12 * 86_400 + 5), "in 12 days");
+        assert_eq!(at(-59 * 86_400), "59 days ago");
+        assert_eq!(at(-90 * 86_400), "90 days ago");
+        assert_eq!(at(-400 * 86_400), "13 months ago");
+        assert_eq!(at(3 * 365 * 86_400), "in 3 years");
+    }
 }

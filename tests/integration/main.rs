@@ -11,6 +11,7 @@ mod audit_crash;
 mod audit_log;
 mod audit_writer;
 mod cli;
+mod credentials;
 mod email;
 mod http_surface;
 mod mfa;

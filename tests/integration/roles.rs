@@ -33,6 +33,7 @@ capability_routes!(
     WebhooksManage,
     BackupsManage,
     HardeningManage,
+    CredentialsView,
     CredentialsManage,
     CredentialsReveal,
     SettingsManage,

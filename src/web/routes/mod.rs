@@ -4,6 +4,7 @@ mod account;
 mod api;
 mod assets;
 mod audit;
+mod credentials;
 mod dashboard;
 mod health;
 mod invite;
@@ -95,7 +96,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(api::create)),
                 )
                 .service(web::resource("/keys/{id}").route(web::delete().to(api::revoke)))
-                .service(web::resource("/keys/{id}/rotate").route(web::post().to(api::rotate))),
+                .service(web::resource("/keys/{id}/rotate").route(web::post().to(api::rotate)))
+                .service(
+                    web::resource("/credentials")
+                        .route(web::get().to(credentials::api::list))
+                        .route(web::post().to(credentials::api::create)),
+                )
+                .service(
+                    web::resource("/credentials/{id}")
+                        .route(web::get().to(credentials::api::get))
+                        .route(web::put().to(credentials::api::replace))
+                        .route(web::delete().to(credentials::api::delete)),
+                )
+                .service(
+                    web::resource("/credentials/{id}/reveal")
+                        .route(web::post().to(credentials::api::reveal)),
+                ),
+        )
+        .service(
+            web::resource("/credentials")
+                .route(web::get().to(credentials::page))
+                .route(web::post().to(credentials::create)),
+        )
+        .service(web::resource("/credentials/{id}").route(web::get().to(credentials::detail)))
+        .service(
+            web::resource("/credentials/{id}/reveal")
+                .route(web::post().to(credentials::reveal::reveal)),
+        )
+        .service(
+            web::resource("/credentials/{id}/replace").route(web::post().to(credentials::replace)),
+        )
+        .service(
+            web::resource("/credentials/{id}/delete").route(web::post().to(credentials::delete)),
         )
         .service(web::resource("/audit").route(web::get().to(audit::page)))
         .service(web::resource("/team").route(web::get().to(team::page)))

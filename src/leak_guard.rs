@@ -61,15 +61,20 @@ pub fn redact(line: &str) -> Cow<'_, str> {
     out
 }
 
-/// A `MakeWriter` for tracing: standard error, every line redacted.
+/// A `MakeWriter` for tracing that redacts every line on its way to the writers `M`
+/// makes (standard error, a file): whatever the sink, no line bypasses the guard.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RedactingStderr;
+pub struct Redacted<M>(pub M);
 
-impl<'a> MakeWriter<'a> for RedactingStderr {
-    type Writer = Redacting<io::Stderr>;
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacted<M> {
+    type Writer = Redacting<M::Writer>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        Redacting(io::stderr())
+        Redacting(self.0.make_writer())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        Redacting(self.0.make_writer_for(meta))
     }
 }
 
@@ -130,5 +135,17 @@ mod tests {
         writeln!(sink, "token opk_0123456789abcdefghijABCDEFGHIJ0123456789").unwrap();
         let written = String::from_utf8(sink.0).unwrap();
         assert_eq!(written, format!("token {REDACTED}\n"));
+    }
+
+    #[test]
+    fn redacted_sinks_get_only_redacted_lines() {
+        let sink = Redacted(std::sync::Mutex::new(Vec::new()));
+        writeln!(
+            sink.make_writer(),
+            "key opk_0123456789abcdefghijABCDEFGHIJ0123456789"
+        )
+        .unwrap();
+        let written = String::from_utf8(sink.0.into_inner().unwrap()).unwrap();
+        assert_eq!(written, format!("key {REDACTED}\n"));
     }
 }

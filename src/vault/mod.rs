@@ -11,6 +11,8 @@ pub mod keyring;
 pub mod ledger;
 pub mod location;
 pub mod rotation;
+#[cfg(test)]
+mod wycheproof;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

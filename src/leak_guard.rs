@@ -43,10 +43,26 @@ pub fn remember(value: &str) {
     if value.len() < MIN_REMEMBERED {
         return;
     }
+    // A line carries a value with quotes, backslashes or control characters escaped
+    // when it is logged as a JSON line or with `?` (Debug): those forms are the secret
+    // too.
+    let json = Zeroizing::new(serde_json::to_string(value).unwrap_or_default());
+    let debug = Zeroizing::new(format!("{value:?}"));
+    let forms = [
+        value,
+        unquoted(&json).unwrap_or(value),
+        unquoted(&debug).unwrap_or(value),
+    ];
     let mut values = remembered().write().unwrap_or_else(|e| e.into_inner());
-    if !values.iter().any(|v| v.as_str() == value) {
-        values.push(Zeroizing::new(value.to_owned()));
+    for form in forms {
+        if !values.iter().any(|v| v.as_str() == form) {
+            values.push(Zeroizing::new(form.to_owned()));
+        }
     }
+}
+
+fn unquoted(quoted: &str) -> Option<&str> {
+    quoted.strip_prefix('"')?.strip_suffix('"')
 }
 
 /// The line with every secret shape and remembered value replaced.
@@ -127,6 +143,22 @@ mod tests {
         remember("short");
         let out = redact("db password=correct-horse-battery-staple-42; user=short");
         assert_eq!(out, format!("db password={REDACTED}; user=short"));
+    }
+
+    #[test]
+    fn remembered_values_are_redacted_in_their_escaped_forms_too() {
+        let secret = r#"pa"ss\word-with-quotes"#;
+        remember(secret);
+        let json = format!(
+            r#"{{"fields":{{"password":{}}}}}"#,
+            serde_json::to_string(secret).unwrap()
+        );
+        assert_eq!(
+            redact(&json),
+            format!(r#"{{"fields":{{"password":"{REDACTED}"}}}}"#)
+        );
+        let debug = format!("password={secret:?}");
+        assert_eq!(redact(&debug), format!("password=\"{REDACTED}\""));
     }
 
     #[test]

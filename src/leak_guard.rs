@@ -43,10 +43,26 @@ pub fn remember(value: &str) {
     if value.len() < MIN_REMEMBERED {
         return;
     }
+    // A line carries a value with quotes, backslashes or control characters escaped
+    // when it is logged as a JSON line or with `?` (Debug): those forms are the secret
+    // too.
+    let json = Zeroizing::new(serde_json::to_string(value).unwrap_or_default());
+    let debug = Zeroizing::new(format!("{value:?}"));
+    let forms = [
+        value,
+        unquoted(&json).unwrap_or(value),
+        unquoted(&debug).unwrap_or(value),
+    ];
     let mut values = remembered().write().unwrap_or_else(|e| e.into_inner());
-    if !values.iter().any(|v| v.as_str() == value) {
-        values.push(Zeroizing::new(value.to_owned()));
+    for form in forms {
+        if !values.iter().any(|v| v.as_str() == form) {
+            values.push(Zeroizing::new(form.to_owned()));
+        }
     }
+}
+
+fn unquoted(quoted: &str) -> Option<&str> {
+    quoted.strip_prefix('"')?.strip_suffix('"')
 }
 
 /// The line with every secret shape and remembered value replaced.
@@ -61,15 +77,20 @@ pub fn redact(line: &str) -> Cow<'_, str> {
     out
 }
 
-/// A `MakeWriter` for tracing: standard error, every line redacted.
+/// A `MakeWriter` for tracing that redacts every line on its way to the writers `M`
+/// makes (standard error, a file): whatever the sink, no line bypasses the guard.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RedactingStderr;
+pub struct Redacted<M>(pub M);
 
-impl<'a> MakeWriter<'a> for RedactingStderr {
-    type Writer = Redacting<io::Stderr>;
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacted<M> {
+    type Writer = Redacting<M::Writer>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        Redacting(io::stderr())
+        Redacting(self.0.make_writer())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        Redacting(self.0.make_writer_for(meta))
     }
 }
 
@@ -125,10 +146,38 @@ mod tests {
     }
 
     #[test]
+    fn remembered_values_are_redacted_in_their_escaped_forms_too() {
+        let secret = r#"pa"ss\word-with-quotes"#;
+        remember(secret);
+        let json = format!(
+            r#"{{"fields":{{"password":{}}}}}"#,
+            serde_json::to_string(secret).unwrap()
+        );
+        assert_eq!(
+            redact(&json),
+            format!(r#"{{"fields":{{"password":"{REDACTED}"}}}}"#)
+        );
+        let debug = format!("password={secret:?}");
+        assert_eq!(redact(&debug), format!("password=\"{REDACTED}\""));
+    }
+
+    #[test]
     fn the_writer_redacts_what_it_passes_on() {
         let mut sink = Redacting(Vec::new());
         writeln!(sink, "token opk_0123456789abcdefghijABCDEFGHIJ0123456789").unwrap();
         let written = String::from_utf8(sink.0).unwrap();
         assert_eq!(written, format!("token {REDACTED}\n"));
+    }
+
+    #[test]
+    fn redacted_sinks_get_only_redacted_lines() {
+        let sink = Redacted(std::sync::Mutex::new(Vec::new()));
+        writeln!(
+            sink.make_writer(),
+            "key opk_0123456789abcdefghijABCDEFGHIJ0123456789"
+        )
+        .unwrap();
+        let written = String::from_utf8(sink.0.into_inner().unwrap()).unwrap();
+        assert_eq!(written, format!("key {REDACTED}\n"));
     }
 }

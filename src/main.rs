@@ -130,6 +130,11 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // `serve` always logs; other commands talk to a person on stdout and stderr, and
+    // log only when asked to (to diagnose them).
+    if std::env::var_os("OUTPOST_LOG").is_some() {
+        outpost::telemetry::init();
+    }
     let result = match args.command {
         Command::Serve { config } => cli::serve::run(config.as_deref()),
         Command::Migrate { config } => cli::migrate::run(config.as_deref()),

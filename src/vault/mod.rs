@@ -12,6 +12,8 @@ pub mod ledger;
 pub mod location;
 pub mod reminder;
 pub mod rotation;
+#[cfg(test)]
+mod wycheproof;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@ use outpost::identity::{Capability, Role, user};
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
+use crate::support::canary;
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
@@ -78,6 +79,7 @@ async fn keys_created_through_the_api_never_exceed_their_creator() {
     assert_eq!(created.status(), 201);
     let body: Value = created.json().await.unwrap();
     let secret = body["secret"].as_str().unwrap();
+    canary::record(secret);
     assert!(secret.starts_with("opk_") && secret.len() == 40, "{secret}");
     let stored = app.db.execute(&format!(
         "SELECT 1 FROM api_keys WHERE key_hash = sha256('{secret}'::bytea)"
@@ -196,6 +198,7 @@ async fn a_rotated_key_keeps_working_through_its_grace_period_only() {
     assert_eq!(rotated.status(), 201);
     let body: Value = rotated.json().await.unwrap();
     let new = body["secret"].as_str().unwrap().to_owned();
+    canary::record(&new);
     let me = |key: &str| {
         client()
             .get(app.url("/api/v1/me"))

@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use outpost::identity::api_keys::{self, ApiKeyError, NewKey};
+use outpost::identity::api_keys::{self, ApiKey, ApiKeyError, NewKey};
 use outpost::identity::{Capability, Role, User, user};
+use outpost::secret::SecretString;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
+use crate::support::canary;
 use crate::support::pg::TestDb;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -16,6 +19,34 @@ const SECOND: Duration = Duration::from_secs(1);
 /// Whole seconds, so times survive PostgreSQL's microsecond precision unchanged.
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+/// `api_keys::create`, the new key recorded for the log check.
+fn create(
+    conn: &mut PgConnection,
+    creator: &User,
+    new: NewKey,
+) -> Result<(ApiKey, SecretString), ApiKeyError> {
+    let created = api_keys::create(conn, creator, new);
+    if let Ok((_, secret)) = &created {
+        canary::record(secret.expose());
+    }
+    created
+}
+
+/// `api_keys::rotate`, the new key recorded for the log check.
+fn rotate(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    key_id: Uuid,
+    grace: Duration,
+    now: OffsetDateTime,
+) -> Result<(ApiKey, SecretString), ApiKeyError> {
+    let rotated = api_keys::rotate(conn, user_id, key_id, grace, now);
+    if let Ok((_, secret)) = &rotated {
+        canary::record(secret.expose());
+    }
+    rotated
 }
 
 fn new_key(name: &str, capabilities: &[Capability]) -> NewKey {
@@ -42,7 +73,7 @@ fn a_key_authenticates_as_its_creator_with_the_capabilities_it_was_given() {
     let db = TestDb::new();
     let conn = &mut db.conn();
     let dev = member(conn, "dev@example.com", Role::Developer);
-    let (created, secret) = api_keys::create(
+    let (created, secret) = create(
         conn,
         &dev,
         new_key(
@@ -84,8 +115,7 @@ fn a_key_authenticates_as_its_creator_with_the_capabilities_it_was_given() {
     );
 
     // Listing and lookup see only the owner's keys.
-    let (second, _) =
-        api_keys::create(conn, &dev, new_key("laptop", &[Capability::AuditView])).unwrap();
+    let (second, _) = create(conn, &dev, new_key("laptop", &[Capability::AuditView])).unwrap();
     let listed: Vec<_> = api_keys::list_for_user(conn, dev.id)
         .unwrap()
         .into_iter()
@@ -106,7 +136,7 @@ fn only_the_hash_of_a_key_is_stored_and_metadata_never_carries_it() {
     let db = TestDb::new();
     let conn = &mut db.conn();
     let owner = member(conn, "owner@example.com", Role::Owner);
-    let (created, secret) = api_keys::create(
+    let (created, secret) = create(
         conn,
         &owner,
         new_key("backup job", &[Capability::BackupsManage]),
@@ -157,7 +187,7 @@ fn a_key_never_exceeds_its_creator_even_after_a_demotion() {
     let db = TestDb::new();
     let conn = &mut db.conn();
     let viewer = member(conn, "viewer@example.com", Role::Viewer);
-    let refused = api_keys::create(
+    let refused = create(
         conn,
         &viewer,
         new_key(
@@ -175,7 +205,7 @@ fn a_key_never_exceeds_its_creator_even_after_a_demotion() {
     assert_eq!(key_count(conn), 0);
 
     let admin = member(conn, "admin@example.com", Role::Admin);
-    let (_, secret) = api_keys::create(
+    let (_, secret) = create(
         conn,
         &admin,
         new_key(
@@ -218,12 +248,12 @@ fn invalid_keys_are_refused_at_creation() {
     let owner = member(conn, "owner@example.com", Role::Owner);
     let caps = [Capability::DashboardView];
     for name in ["", "   ", &"x".repeat(101)] {
-        let result = api_keys::create(conn, &owner, new_key(name, &caps));
+        let result = create(conn, &owner, new_key(name, &caps));
         assert!(matches!(result, Err(ApiKeyError::InvalidName)), "{name:?}");
     }
-    assert!(api_keys::create(conn, &owner, new_key(&"x".repeat(100), &caps)).is_ok());
+    assert!(create(conn, &owner, new_key(&"x".repeat(100), &caps)).is_ok());
     assert!(matches!(
-        api_keys::create(conn, &owner, new_key("none", &[])),
+        create(conn, &owner, new_key("none", &[])),
         Err(ApiKeyError::NoCapabilities)
     ));
     let past = NewKey {
@@ -231,7 +261,7 @@ fn invalid_keys_are_refused_at_creation() {
         ..new_key("late", &caps)
     };
     assert!(matches!(
-        api_keys::create(conn, &owner, past),
+        create(conn, &owner, past),
         Err(ApiKeyError::ExpiryInPast)
     ));
     assert_eq!(key_count(conn), 1, "only the valid key was stored");
@@ -244,7 +274,7 @@ fn an_expired_key_stops_working() {
     let owner = member(conn, "owner@example.com", Role::Owner);
     let start = now();
     let expiry = start + HOUR;
-    let (created, secret) = api_keys::create(
+    let (created, secret) = create(
         conn,
         &owner,
         NewKey {
@@ -279,8 +309,7 @@ fn a_revoked_key_stops_working_and_revocation_is_idempotent() {
     let conn = &mut db.conn();
     let dev = member(conn, "dev@example.com", Role::Developer);
     let intruder = member(conn, "intruder@example.com", Role::Owner);
-    let (created, secret) =
-        api_keys::create(conn, &dev, new_key("ci", &[Capability::AgentsDeploy])).unwrap();
+    let (created, secret) = create(conn, &dev, new_key("ci", &[Capability::AgentsDeploy])).unwrap();
     let key = secret.expose();
 
     assert!(
@@ -314,10 +343,10 @@ fn a_revoked_key_stops_working_and_revocation_is_idempotent() {
     assert!(!revoked.is_active(first));
 
     for name in ["a", "b"] {
-        api_keys::create(conn, &dev, new_key(name, &[Capability::AgentsDeploy])).unwrap();
+        create(conn, &dev, new_key(name, &[Capability::AgentsDeploy])).unwrap();
     }
     let (theirs, their_secret) =
-        api_keys::create(conn, &intruder, new_key("own", &[Capability::AuditView])).unwrap();
+        create(conn, &intruder, new_key("own", &[Capability::AuditView])).unwrap();
     assert_eq!(
         api_keys::revoke_all_for_user(conn, dev.id, now()).unwrap(),
         2
@@ -346,10 +375,10 @@ fn a_rotated_key_works_for_the_grace_period_and_no_longer() {
     let conn = &mut db.conn();
     let owner = member(conn, "owner@example.com", Role::Owner);
     let caps = [Capability::BackupsManage, Capability::AuditView];
-    let (old, old_secret) = api_keys::create(conn, &owner, new_key("nightly", &caps)).unwrap();
+    let (old, old_secret) = create(conn, &owner, new_key("nightly", &caps)).unwrap();
     let t = now();
 
-    let (new, new_secret) = api_keys::rotate(conn, owner.id, old.id, HOUR, t).unwrap();
+    let (new, new_secret) = rotate(conn, owner.id, old.id, HOUR, t).unwrap();
     assert_ne!(new.id, old.id);
     assert_ne!(new_secret.expose(), old_secret.expose());
     assert_eq!(new.name, old.name);
@@ -371,11 +400,11 @@ fn a_rotated_key_works_for_the_grace_period_and_no_longer() {
     assert!(works(conn, new_secret.expose(), t + HOUR + SECOND));
 
     assert!(matches!(
-        api_keys::rotate(conn, owner.id, old.id, HOUR, t),
+        rotate(conn, owner.id, old.id, HOUR, t),
         Err(ApiKeyError::NotRotatable)
     ));
     // The replacement itself can be rotated in turn.
-    assert!(api_keys::rotate(conn, owner.id, new.id, Duration::ZERO, t).is_ok());
+    assert!(rotate(conn, owner.id, new.id, Duration::ZERO, t).is_ok());
     assert!(
         !works(conn, new_secret.expose(), t),
         "a zero grace ends the old key at once"
@@ -391,7 +420,7 @@ fn rotation_keeps_an_earlier_expiry_and_refuses_dead_keys() {
     let caps = [Capability::DashboardView];
     let t = now();
     let soon = t + Duration::from_secs(600);
-    let (expiring, _) = api_keys::create(
+    let (expiring, _) = create(
         conn,
         &owner,
         NewKey {
@@ -400,7 +429,7 @@ fn rotation_keeps_an_earlier_expiry_and_refuses_dead_keys() {
         },
     )
     .unwrap();
-    let (new, _) = api_keys::rotate(conn, owner.id, expiring.id, HOUR, t).unwrap();
+    let (new, _) = rotate(conn, owner.id, expiring.id, HOUR, t).unwrap();
     assert_eq!(new.expires_at, Some(soon), "the new key keeps the expiry");
     let old = api_keys::find(conn, owner.id, expiring.id)
         .unwrap()
@@ -412,24 +441,24 @@ fn rotation_keeps_an_earlier_expiry_and_refuses_dead_keys() {
     );
 
     assert!(matches!(
-        api_keys::rotate(conn, owner.id, new.id, HOUR, soon + SECOND),
+        rotate(conn, owner.id, new.id, HOUR, soon + SECOND),
         Err(ApiKeyError::NotRotatable)
     ));
-    let (revoked, _) = api_keys::create(conn, &owner, new_key("revoked", &caps)).unwrap();
+    let (revoked, _) = create(conn, &owner, new_key("revoked", &caps)).unwrap();
     api_keys::revoke(conn, owner.id, revoked.id, t).unwrap();
     assert!(matches!(
-        api_keys::rotate(conn, owner.id, revoked.id, HOUR, t),
+        rotate(conn, owner.id, revoked.id, HOUR, t),
         Err(ApiKeyError::NotRotatable)
     ));
 
-    let (live, _) = api_keys::create(conn, &owner, new_key("live", &caps)).unwrap();
+    let (live, _) = create(conn, &owner, new_key("live", &caps)).unwrap();
     assert!(matches!(
-        api_keys::rotate(conn, other.id, live.id, HOUR, t),
+        rotate(conn, other.id, live.id, HOUR, t),
         Err(ApiKeyError::NotFound)
     ));
     let month_and_a_second = Duration::from_secs(30 * 24 * 3600 + 1);
     assert!(matches!(
-        api_keys::rotate(conn, owner.id, live.id, month_and_a_second, t),
+        rotate(conn, owner.id, live.id, month_and_a_second, t),
         Err(ApiKeyError::InvalidGrace)
     ));
     assert!(
@@ -441,7 +470,7 @@ fn rotation_keeps_an_earlier_expiry_and_refuses_dead_keys() {
         "refused rotations change nothing"
     );
     assert!(
-        api_keys::rotate(
+        rotate(
             conn,
             owner.id,
             live.id,
@@ -457,8 +486,7 @@ fn removing_a_user_removes_their_keys() {
     let db = TestDb::new();
     let conn = &mut db.conn();
     let dev = member(conn, "dev@example.com", Role::Developer);
-    let (_, secret) =
-        api_keys::create(conn, &dev, new_key("ci", &[Capability::AgentsDeploy])).unwrap();
+    let (_, secret) = create(conn, &dev, new_key("ci", &[Capability::AgentsDeploy])).unwrap();
     db.execute(&format!("DELETE FROM users WHERE id = '{}'", dev.id));
     assert!(
         api_keys::authenticate(conn, secret.expose(), None, now())
@@ -473,8 +501,7 @@ fn a_malformed_key_is_refused_without_touching_the_database() {
     let db = TestDb::new();
     let conn = &mut db.conn();
     let owner = member(conn, "owner@example.com", Role::Owner);
-    let (_, secret) =
-        api_keys::create(conn, &owner, new_key("ci", &[Capability::DashboardView])).unwrap();
+    let (_, secret) = create(conn, &owner, new_key("ci", &[Capability::DashboardView])).unwrap();
     let key = secret.expose().to_string();
     let last = key.chars().last().unwrap();
     let typo = format!("{}{}", &key[..39], if last == 'a' { 'b' } else { 'a' });
@@ -501,7 +528,7 @@ fn use_is_recorded_on_the_key() {
     let conn = &mut db.conn();
     let owner = member(conn, "owner@example.com", Role::Owner);
     let (created, secret) =
-        api_keys::create(conn, &owner, new_key("ci", &[Capability::DashboardView])).unwrap();
+        create(conn, &owner, new_key("ci", &[Capability::DashboardView])).unwrap();
     assert_eq!(created.last_used_at, None);
     assert_eq!(created.last_used_ip, None);
 

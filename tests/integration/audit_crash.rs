@@ -1,8 +1,7 @@
 //! kill -9 the server while 32 clients make audited changes: every change a client saw
 //! acknowledged has its audit entry afterwards, and the log still verifies.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use outpost::identity::{Capability, Role, user};
 
 use crate::support::app::create_api_key;
 use crate::support::pg::{TestDb, write_test_keys};
+use crate::support::{canary, logs};
 
 struct Keys {
     dir: tempfile::TempDir,
@@ -45,21 +45,15 @@ impl Keys {
 }
 
 fn start(keys: &Keys, db: &TestDb) -> (Child, String) {
-    let mut child = keys
-        .command(db)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (child, lines) = logs::spawn(keys.command(db).arg("serve"));
     let addr = loop {
-        let line = lines.next().expect("serve exited early").unwrap();
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve logs its address");
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
 
@@ -94,6 +88,9 @@ async fn acknowledged_changes_survive_a_kill_9_and_the_log_verifies() {
                         break;
                     }
                     let Ok(body) = response.json::<serde_json::Value>().await else { break };
+                    if let Some(secret) = body["secret"].as_str() {
+                        canary::record(secret);
+                    }
                     acknowledged.lock().unwrap().push(body["api_key"]["id"].as_str().unwrap().to_owned());
                 }
             })
@@ -133,21 +130,13 @@ async fn acknowledged_changes_survive_a_kill_9_and_the_log_verifies() {
     }
 
     // After the crash the log takes everything in and verifies.
-    let signed = keys
-        .command(&db)
-        .args(["audit", "checkpoint"])
-        .output()
-        .unwrap();
+    let signed = logs::output(keys.command(&db).args(["audit", "checkpoint"]));
     assert!(
         signed.status.success(),
         "{}",
         String::from_utf8_lossy(&signed.stderr)
     );
-    let verified = keys
-        .command(&db)
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
+    let verified = logs::output(keys.command(&db).args(["audit", "verify"]));
     assert_eq!(
         verified.status.code(),
         Some(0),

@@ -12,6 +12,7 @@ use outpost::audit::{self as audit_api, Actor, Event, Outcome};
 use outpost::identity::ClientInfo;
 use serde_json::json;
 
+use crate::support::logs;
 use crate::support::pg::{TEST_VAULT_KEY, TestDb, write_test_keys};
 
 struct Logged {
@@ -76,18 +77,18 @@ impl Logged {
 
     /// `outpost audit verify` on this log: its exit code and what it printed.
     fn verify_cli(&self) -> (Option<i32>, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .env_clear()
-            .env("OUTPOST_DATABASE_URL", &self.db.url)
-            .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
-            .env(
-                "OUTPOST_AUDIT_SIGNING_KEY_FILE",
-                self.dir.path().join("audit-signing.key"),
-            )
-            .env("OUTPOST_AUDIT_CHECKPOINT_FILE", self.checkpoint_file())
-            .args(["audit", "verify"])
-            .output()
-            .unwrap();
+        let out = logs::output(
+            Command::new(env!("CARGO_BIN_EXE_outpost"))
+                .env_clear()
+                .env("OUTPOST_DATABASE_URL", &self.db.url)
+                .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
+                .env(
+                    "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+                    self.dir.path().join("audit-signing.key"),
+                )
+                .env("OUTPOST_AUDIT_CHECKPOINT_FILE", self.checkpoint_file())
+                .args(["audit", "verify"]),
+        );
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -371,18 +372,18 @@ fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
     let vault_key = keys.path().join("vault.key");
     let signing_key = keys.path().join("audit-signing.key");
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .env_clear()
-            .env("OUTPOST_DATABASE_URL", &logged.db.url)
-            .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
-            .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
-            .env(
-                "OUTPOST_AUDIT_CHECKPOINT_FILE",
-                keys.path().join("checkpoints.log"),
-            )
-            .args(args)
-            .output()
-            .unwrap()
+        logs::output(
+            Command::new(env!("CARGO_BIN_EXE_outpost"))
+                .env_clear()
+                .env("OUTPOST_DATABASE_URL", &logged.db.url)
+                .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
+                .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
+                .env(
+                    "OUTPOST_AUDIT_CHECKPOINT_FILE",
+                    keys.path().join("checkpoints.log"),
+                )
+                .args(args),
+        )
     };
     // The database's checkpoint was signed by another key: sign one with the CLI's key
     // and verify the whole log with it.
@@ -411,18 +412,18 @@ fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
     let out = String::from_utf8_lossy(&tampered.stdout);
     assert!(out.contains("TAMPERED position 1"), "{out}");
 
-    let unreachable = Command::new(env!("CARGO_BIN_EXE_outpost"))
-        .env_clear()
-        .env(
-            "OUTPOST_DATABASE_URL",
-            "postgres://nobody@/none?host=/nonexistent",
-        )
-        .env("OUTPOST_DB_CONNECT_TIMEOUT", "1s")
-        .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
-        .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
+    let unreachable = logs::output(
+        Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .env_clear()
+            .env(
+                "OUTPOST_DATABASE_URL",
+                "postgres://nobody@/none?host=/nonexistent",
+            )
+            .env("OUTPOST_DB_CONNECT_TIMEOUT", "1s")
+            .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
+            .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
+            .args(["audit", "verify"]),
+    );
     assert_eq!(
         unreachable.status.code(),
         Some(2),
@@ -535,21 +536,21 @@ impl<'a> Cli<'a> {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .env_clear()
-            .env("OUTPOST_DATABASE_URL", &self.logged.db.url)
-            .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
-            .env(
-                "OUTPOST_AUDIT_SIGNING_KEY_FILE",
-                self.dir.path().join("audit-signing.key"),
-            )
-            .env(
-                "OUTPOST_AUDIT_CHECKPOINT_FILE",
-                self.dir.path().join("checkpoints.log"),
-            )
-            .args(args)
-            .output()
-            .unwrap()
+        logs::output(
+            Command::new(env!("CARGO_BIN_EXE_outpost"))
+                .env_clear()
+                .env("OUTPOST_DATABASE_URL", &self.logged.db.url)
+                .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
+                .env(
+                    "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+                    self.dir.path().join("audit-signing.key"),
+                )
+                .env(
+                    "OUTPOST_AUDIT_CHECKPOINT_FILE",
+                    self.dir.path().join("checkpoints.log"),
+                )
+                .args(args),
+        )
     }
 
     fn public_key(&self) -> String {

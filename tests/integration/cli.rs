@@ -1,14 +1,13 @@
 //! The `outpost` binary itself: exit codes, one-line errors, and `serve` black-box.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
+use crate::support::logs;
 use crate::support::pg::TestDb;
 
 pub(crate) fn outpost(envs: &[(&str, &str)], args: &[&str]) -> Output {
-    command(envs, args).output().expect("run outpost")
+    logs::output(&mut command(envs, args))
 }
 
 /// The binary with a clean environment: only what the test passes in.
@@ -228,7 +227,7 @@ async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
         "public key printed: {}",
         stdout(&init)
     );
-    let mut child = command(
+    let (child, lines) = logs::spawn(&mut command(
         &[
             ("OUTPOST_VAULT_KEY_FILE", key_file.to_str().unwrap()),
             (
@@ -245,24 +244,11 @@ async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
             ("OUTPOST_LOG_FORMAT", "json"),
         ],
         &["serve"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start outpost serve");
-    let logs = BufReader::new(child.stderr.take().unwrap());
+    ));
     let _running = Running(child);
 
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in logs.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
     let addr = loop {
-        let line = rx
+        let line = lines
             .recv_timeout(Duration::from_secs(60))
             .expect("serve logs its address");
         let entry: serde_json::Value = serde_json::from_str(&line).expect("log lines are JSON");
@@ -280,7 +266,7 @@ async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
     assert_eq!(response.status(), 200, "migrations applied at start");
 
     let logged = loop {
-        let line = rx
+        let line = lines
             .recv_timeout(Duration::from_secs(10))
             .expect("request logged");
         if line.contains("cli-json-log-probe") {

@@ -11,6 +11,7 @@ use outpost::secret::SecretString;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
+use crate::support::canary;
 use crate::support::smtp::SmtpSink;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -28,6 +29,7 @@ fn config(port: u16) -> SmtpConfig {
 }
 
 fn with_credentials(port: u16, username: &str, password: &str) -> SmtpConfig {
+    canary::record(password);
     SmtpConfig {
         username: username.into(),
         password: SecretString::new(password),

@@ -13,6 +13,7 @@ use outpost::vault::{Vault, VaultError};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::support::canary;
 use crate::support::pg::TestDb;
 
 /// A fixed clock: the tests choose the time rather than race the real one.
@@ -50,6 +51,9 @@ impl Fixture {
         let codes =
             totp::confirm_enrolment(&mut self.conn, &self.vault, user.id, &app.code(T0), T0)
                 .unwrap();
+        for code in &codes {
+            canary::record(code.expose());
+        }
         (app, codes)
     }
 
@@ -93,6 +97,7 @@ impl Authenticator {
             parsed.secret().to_base32(),
             enrolment.secret_base32.expose()
         );
+        canary::record(enrolment.secret_base32.expose());
         Self {
             secret: parsed.secret().as_bytes().to_vec(),
         }

@@ -119,6 +119,7 @@ impl TestApp {
         .expect("create owner");
         match setup {
             OwnerSetup::Created { link_token, .. } | OwnerSetup::Reissued { link_token, .. } => {
+                super::canary::record(link_token.expose());
                 format!("/setup/{}", link_token.expose())
             }
             OwnerSetup::AlreadyActive { .. } => panic!("owner already active"),
@@ -237,6 +238,7 @@ pub fn create_api_key(db: &TestDb, member: Uuid, capabilities: &[Capability]) ->
         expires_at: None,
     };
     let (_, secret) = api_keys::create(&mut conn, &owner, new).expect("create api key");
+    super::canary::record(secret.expose());
     secret.expose().to_owned()
 }
 

@@ -78,6 +78,7 @@ impl Browser {
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        super::canary::record(password);
         self.submit(
             "/login",
             "/login",
@@ -87,6 +88,7 @@ impl Browser {
     }
 
     pub async fn complete_setup(&self, link: &str, password: &str) {
+        super::canary::record(password);
         let response = self
             .submit(link, link, &[("password", password), ("confirm", password)])
             .await;
@@ -111,6 +113,8 @@ impl Browser {
             if expired {
                 jar.remove(cookie.name());
             } else {
+                // Session, CSRF and second-factor challenge tokens: all secrets.
+                super::canary::record(cookie.value());
                 jar.insert(cookie.name().to_owned(), cookie.value().to_owned());
             }
         }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod browser;
 pub mod canary;
+pub mod logs;
 pub mod pg;
 pub mod smtp;
 pub mod totp_device;

@@ -34,13 +34,20 @@ pub fn write_test_keys(dir: &Path, origin: &str) {
     use std::os::unix::fs::PermissionsExt;
     let vault_key = dir.join("vault.key");
     let hex: String = TEST_VAULT_KEY.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&vault_key, hex).expect("write vault key");
+    std::fs::write(&vault_key, &hex).expect("write vault key");
     std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).expect("chmod");
-    outpost::audit::checkpoint::write_signer(&dir.join("audit-signing.key"), origin)
-        .expect("write signing key");
+    super::canary::record(&hex);
+    let signing_key = dir.join("audit-signing.key");
+    outpost::audit::checkpoint::write_signer(&signing_key, origin).expect("write signing key");
+    super::canary::record(
+        std::fs::read_to_string(&signing_key)
+            .expect("read signing key")
+            .trim(),
+    );
 }
 
 fn server() -> &'static Server {
+    super::logs::init();
     // Every test process writes audit entries with one fixed test key.
     outpost::audit::context::install(outpost::audit::context::AuditContext::new(
         &TEST_VAULT_KEY,

@@ -59,10 +59,12 @@ impl SmtpSink {
     /// A sink that advertises AUTH PLAIN LOGIN, answers 535 to anything but these
     /// credentials, and 530 to MAIL before a successful AUTH.
     pub fn with_auth(username: &str, password: &str) -> Self {
+        super::canary::record(password);
         Self::spawn(Some((username.to_owned(), password.to_owned())))
     }
 
     fn spawn(auth: Option<(String, String)>) -> Self {
+        super::logs::init();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind smtp sink");
         let addr = listener.local_addr().expect("smtp sink address");
         let shared = Arc::new(Shared {

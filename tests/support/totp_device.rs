@@ -23,6 +23,7 @@ impl TotpDevice {
         let start = html.find(marker).expect("enrolment key on the page") + marker.len();
         let end = html[start..].find('<').expect("end of key") + start;
         let encoded = html[start..end].trim().to_owned();
+        super::canary::record(&encoded);
         let secret = totp_rs::Secret::try_from_base32(&encoded)
             .expect("base32 key")
             .as_bytes()
@@ -37,6 +38,9 @@ impl TotpDevice {
     /// Keeps the recovery codes shown on `html`.
     pub fn keep_recovery_codes(&mut self, html: &str) {
         self.recovery_codes = recovery_codes_in(html);
+        for code in &self.recovery_codes {
+            super::canary::record(code);
+        }
     }
 
     fn now() -> u64 {

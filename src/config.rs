@@ -101,7 +101,11 @@ pub struct SmtpConfig {
     pub port: u16,
     pub security: SmtpSecurity,
     pub username: String,
+    /// Prefer `password_credential`: a password here sits in the config file in clear.
     pub password: SecretString,
+    /// The name of a stored credential (sealed by the vault) holding the password,
+    /// read at every send, so replacing it on the dashboard takes effect at once.
+    pub password_credential: String,
     /// Sender, e.g. `Outpost <outpost@example.com>`.
     pub from: String,
     #[serde(with = "human_duration")]
@@ -177,6 +181,7 @@ impl Default for SmtpConfig {
             security: SmtpSecurity::Starttls,
             username: String::new(),
             password: SecretString::default(),
+            password_credential: String::new(),
             from: "Outpost <outpost@localhost>".into(),
             timeout: Duration::from_secs(10),
         }
@@ -228,6 +233,12 @@ impl Config {
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return fail("public_url", "must start with http:// or https://");
+        }
+        if !self.smtp.password.is_empty() && !self.smtp.password_credential.trim().is_empty() {
+            return fail(
+                "smtp.password_credential",
+                "set either smtp.password or smtp.password_credential, not both",
+            );
         }
         if self.session.idle_timeout.is_zero() {
             return fail("session.idle_timeout", "must be longer than zero");
@@ -410,6 +421,17 @@ mod tests {
         config.validate().expect("README example validates");
         assert_eq!(config.server_name, "acme-prod");
         assert_eq!(config.smtp.security, SmtpSecurity::Starttls);
+        assert_eq!(config.smtp.password_credential, "smtp relay");
+
+        let both = Config {
+            smtp: SmtpConfig {
+                password: SecretString::new("inline"),
+                ..config.smtp.clone()
+            },
+            ..config
+        };
+        let err = both.validate().unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,26 @@ pub fn reveal(
     Ok(opened?)
 }
 
+/// The value of the credential called `name` (ignoring case), for Outpost's own use,
+/// such as authenticating to the SMTP relay. Never shown to a person, so no reveal is
+/// recorded; the value is known to the leak guard like everything the vault opens.
+pub fn for_outpost(
+    conn: &mut PgConnection,
+    vault: &Vault,
+    name: &str,
+) -> Result<SecretString, CredentialError> {
+    let (id, sealed): (Uuid, String) = creds::table
+        .filter(super::lower(creds::name).eq(name.trim().to_lowercase()))
+        .select((creds::id, creds::value_sealed))
+        .first(conn)
+        .optional()?
+        .ok_or(CredentialError::NotFound)?;
+    let plain = vault.open(&location(id), &sealed)?;
+    std::str::from_utf8(&plain)
+        .map(SecretString::new)
+        .map_err(|_| VaultError::Malformed.into())
+}
+
 /// The audit entry for a reveal refused before the vault was asked: no reason, no
 /// recent re-authentication, a wrong code.
 pub fn refusal(

@@ -6,7 +6,10 @@
 //! and it would make `Mailer::from_config` panic outside a runtime.
 
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::Message;
@@ -56,13 +59,31 @@ pub struct Mailer {
     relay: Option<Relay>,
 }
 
+/// Finds a stored credential's value by name (the vault's, wired in by the caller,
+/// which knows the database).
+pub type CredentialLookup = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<SecretString, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Where the relay's password comes from.
+enum Password {
+    None,
+    Inline(SecretString),
+    /// A stored credential, read at every send.
+    Stored {
+        name: String,
+        lookup: Option<CredentialLookup>,
+    },
+}
+
 struct Relay {
     host: String,
     port: u16,
     security: Security,
-    credentials: Option<Credentials>,
-    /// Kept only to scrub it from error text, whatever the server or a library echoes.
-    password: SecretString,
+    username: String,
+    password: Password,
     from: Mailbox,
     hello: ClientId,
     timeout: Duration,
@@ -91,10 +112,17 @@ impl Mailer {
             SmtpSecurity::Tls => Security::Implicit(tls()?),
             SmtpSecurity::None => Security::Plain,
         };
-        let credentials = (!config.username.is_empty()).then(|| {
-            Credentials::new(config.username.clone(), config.password.expose().to_owned())
-        });
-        if matches!(security, Security::Plain) && credentials.is_some() && !is_loopback(host) {
+        let stored = config.password_credential.trim();
+        let password = match (config.username.is_empty(), stored.is_empty()) {
+            (true, _) => Password::None,
+            (false, true) => Password::Inline(config.password.clone()),
+            (false, false) => Password::Stored {
+                name: stored.to_owned(),
+                lookup: None,
+            },
+        };
+        let authenticates = !matches!(password, Password::None);
+        if matches!(security, Security::Plain) && authenticates && !is_loopback(host) {
             tracing::warn!(
                 smtp.host = host,
                 "smtp.security = \"none\": the SMTP password crosses the network unencrypted"
@@ -105,13 +133,25 @@ impl Mailer {
                 host: host.to_owned(),
                 port: config.port,
                 security,
-                credentials,
-                password: config.password.clone(),
+                username: config.username.clone(),
+                password,
                 from,
                 hello: ClientId::default(),
                 timeout: config.timeout,
             }),
         })
+    }
+
+    /// Lets a relay password kept as a stored credential be found at send time.
+    pub fn with_credential_lookup(mut self, lookup: CredentialLookup) -> Self {
+        if let Some(Relay {
+            password: Password::Stored { lookup: slot, .. },
+            ..
+        }) = &mut self.relay
+        {
+            *slot = Some(lookup);
+        }
+        self
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -123,7 +163,8 @@ impl Mailer {
     pub async fn send(&self, email: &Email) -> Result<(), EmailError> {
         let relay = self.relay.as_ref().ok_or(EmailError::Disabled)?;
         let message = relay.message(email)?;
-        relay.deliver(&message).await
+        let password = relay.password().await?;
+        relay.deliver(&message, password.as_ref()).await
     }
 }
 
@@ -155,7 +196,30 @@ impl Relay {
             .map_err(|e| EmailError::Address(format!("`{}`: {e}", email.to)))
     }
 
-    async fn deliver(&self, message: &Message) -> Result<(), EmailError> {
+    /// The password for this send: from the config, or the stored credential now.
+    async fn password(&self) -> Result<Option<SecretString>, EmailError> {
+        match &self.password {
+            Password::None => Ok(None),
+            Password::Inline(password) => Ok(Some(password.clone())),
+            Password::Stored { name, lookup } => {
+                let lookup = lookup.as_ref().ok_or_else(|| {
+                    self.send_error(
+                        &format!("the stored credential `{name}` cannot be read here"),
+                        None,
+                    )
+                })?;
+                lookup(name.clone()).await.map(Some).map_err(|e| {
+                    self.send_error(&format!("smtp.password_credential `{name}`: {e}"), None)
+                })
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        message: &Message,
+        password: Option<&SecretString>,
+    ) -> Result<(), EmailError> {
         let deadline = Instant::now() + self.timeout;
         let implicit = match &self.security {
             Security::Implicit(tls) => Some(tls.clone()),
@@ -170,13 +234,13 @@ impl Relay {
                 None,
             )
             .await?;
-            let result = self.converse(&mut conn, message).await;
+            let result = self.converse(&mut conn, message, password).await;
             Ok::<_, SmtpError>((conn, result))
         };
         let (mut conn, result) = match timeout_at(deadline, exchange).await {
             Ok(Ok(done)) => done,
-            Ok(Err(e)) => return Err(self.send_error(&e.to_string())),
-            Err(_) => return Err(self.send_error(&self.no_answer())),
+            Ok(Err(e)) => return Err(self.send_error(&e.to_string(), password)),
+            Err(_) => return Err(self.send_error(&self.no_answer(), password)),
         };
         // Goodbyes get what is left of the deadline and their outcome is ignored: once
         // the relay has taken the message, a slow QUIT must not report a failure that
@@ -188,7 +252,7 @@ impl Relay {
             }
             Err(e) => {
                 let _ = timeout_at(deadline, conn.abort()).await;
-                Err(self.send_error(&e.to_string()))
+                Err(self.send_error(&e.to_string(), password))
             }
         }
     }
@@ -197,14 +261,16 @@ impl Relay {
         &self,
         conn: &mut AsyncSmtpConnection,
         message: &Message,
+        password: Option<&SecretString>,
     ) -> Result<(), SmtpError> {
         if let Security::StartTls(tls) = &self.security {
             // Fails when the server does not offer STARTTLS: never fall back to plain
             // text, where the password and the links in the message could be read.
             conn.starttls(tls.clone(), &self.hello).await?;
         }
-        if let Some(credentials) = &self.credentials {
-            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+        if let Some(password) = password {
+            let credentials = Credentials::new(self.username.clone(), password.expose().to_owned());
+            conn.auth(DEFAULT_MECHANISMS, &credentials).await?;
         }
         conn.send(message.envelope(), &message.formatted()).await?;
         Ok(())
@@ -217,11 +283,12 @@ impl Relay {
         )
     }
 
-    fn send_error(&self, detail: &str) -> EmailError {
-        let detail = if self.password.is_empty() {
-            detail.to_owned()
-        } else {
-            detail.replace(self.password.expose(), MASK)
+    /// The error, with the password scrubbed from whatever the server or a library
+    /// echoed into it.
+    fn send_error(&self, detail: &str, password: Option<&SecretString>) -> EmailError {
+        let detail = match password {
+            Some(password) if !password.is_empty() => detail.replace(password.expose(), MASK),
+            _ => detail.to_owned(),
         };
         EmailError::Send(format!("SMTP relay {}:{}: {detail}", self.host, self.port))
     }
@@ -241,7 +308,14 @@ impl fmt::Debug for Mailer {
             .field("host", &relay.host)
             .field("port", &relay.port)
             .field("security", &security)
-            .field("authenticated", &relay.credentials.is_some())
+            .field(
+                "password",
+                &match &relay.password {
+                    Password::None => "none".to_owned(),
+                    Password::Inline(_) => MASK.to_owned(),
+                    Password::Stored { name, .. } => format!("stored credential `{name}`"),
+                },
+            )
             .field("from", &relay.from.to_string())
             .field("timeout", &relay.timeout)
             .finish()
@@ -340,11 +414,15 @@ mod tests {
         assert!(!text.contains("mailer\""), "{text}");
     }
 
-    #[test]
-    fn send_errors_never_carry_the_password() {
+    #[tokio::test]
+    async fn send_errors_never_carry_the_password() {
         let mailer = Mailer::from_config(&config("smtp.example.com")).unwrap();
         let relay = mailer.relay.as_ref().unwrap();
-        let err = relay.send_error("535 bad credentials for hunter2-smtp-password");
+        let password = relay.password().await.unwrap();
+        let err = relay.send_error(
+            "535 bad credentials for hunter2-smtp-password",
+            password.as_ref(),
+        );
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.to_string().contains(MASK), "{err}");
     }

@@ -20,12 +20,14 @@ use actix_web::{App, HttpServer, web};
 
 use crate::audit::writer::AuditWriter;
 use crate::config::Config;
-use crate::db::Db;
+use crate::credentials::{self, CredentialError};
+use crate::db::{Db, DbError};
 use crate::identity::Passwords;
 use crate::identity::session::SessionPolicy;
 use crate::identity::sign_in::SignInPolicy;
 use crate::identity::throttle::ThrottlePolicy;
 use crate::notify::Mailer;
+use crate::notify::email::CredentialLookup;
 use crate::vault::Vault;
 use error::AppError;
 use middleware::problems::MAX_BODY_BYTES;
@@ -57,12 +59,14 @@ impl AppState {
             config.login.max_concurrent_hashes,
             config.login.hash_queue_timeout,
         )?;
-        let mailer = Mailer::from_config(&config.smtp)?;
+        let vault = Arc::new(vault);
+        let mailer = Mailer::from_config(&config.smtp)?
+            .with_credential_lookup(stored_credentials(db.clone(), Arc::clone(&vault)));
         Ok(Self {
             config: Arc::new(config),
             db,
             passwords: Arc::new(passwords),
-            vault: Arc::new(vault),
+            vault,
             mailer: Arc::new(mailer),
             audit_writer: OnceLock::new(),
         })
@@ -89,6 +93,23 @@ impl AppState {
             absolute_timeout: self.config.session.absolute_timeout,
         }
     }
+}
+
+/// Stored credentials by name, for the mailer (`smtp.password_credential`).
+fn stored_credentials(db: Db, vault: Arc<Vault>) -> CredentialLookup {
+    Arc::new(move |name: String| {
+        let (db, vault) = (db.clone(), Arc::clone(&vault));
+        Box::pin(async move {
+            let found = db
+                .run(move |conn| Ok::<_, DbError>(credentials::for_outpost(conn, &vault, &name)))
+                .await
+                .map_err(|e| e.to_string())?;
+            found.map_err(|e| match e {
+                CredentialError::NotFound => "no stored credential has that name".to_owned(),
+                other => other.to_string(),
+            })
+        })
+    })
 }
 
 /// The application state, for extractors (handlers take `web::Data<AppState>`).

@@ -403,3 +403,92 @@ fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// `smtp.password_credential`: the relay's password is a stored credential, sealed by
+/// the vault and read at every send, so replacing it on the dashboard applies at once.
+#[tokio::test]
+async fn the_relay_password_can_be_a_stored_credential() {
+    use outpost::config::{Config, DatabaseUrl};
+    use outpost::credentials::{self, Kind, NewCredential, Replacement};
+    use outpost::identity::{ClientInfo, user};
+    use outpost::vault::Vault;
+    use outpost::web::AppState;
+
+    let password = canary::secret("smtp-pass");
+    let sink = SmtpSink::with_auth("mailer", &password);
+    let db = crate::support::pg::TestDb::new();
+    let config = Config {
+        database_url: DatabaseUrl::new(db.url.clone()),
+        smtp: SmtpConfig {
+            username: "mailer".into(),
+            password_credential: "SMTP relay".into(),
+            ..config(sink.port())
+        },
+        ..Config::default()
+    };
+    let pool = outpost::db::Db::connect(&config).unwrap();
+    let state = AppState::new(config, pool, Vault::ephemeral()).unwrap();
+
+    let missing = send_error(
+        state
+            .mailer
+            .send(&email("ada@example.com", "No", "no"))
+            .await,
+    );
+    assert!(
+        missing.contains("no stored credential has that name"),
+        "{missing}"
+    );
+
+    let mut conn = db.conn();
+    let owner = user::create(&mut conn, "owner@example.com", Role::Owner).unwrap();
+    let client = ClientInfo::default();
+    let stored = credentials::create(
+        &mut conn,
+        &state.vault,
+        &owner,
+        NewCredential {
+            name: "smtp relay".into(),
+            kind: Kind::SmtpPassword,
+            value: SecretString::new(password.clone()),
+            description: None,
+            expires_at: None,
+            rotate_every_days: None,
+        },
+        &client,
+    )
+    .unwrap();
+    state
+        .mailer
+        .send(&email("ada@example.com", "Sent", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(sink.wait_for(1, WAIT).len(), 1);
+    assert!(sink.commands().contains(&"AUTH".to_owned()));
+
+    let wrong = canary::secret("smtp-wrong");
+    credentials::replace(
+        &mut conn,
+        &state.vault,
+        &owner,
+        stored.id,
+        Replacement {
+            value: SecretString::new(wrong.clone()),
+            expires_at: None,
+        },
+        &client,
+    )
+    .unwrap();
+    let refused = send_error(
+        state
+            .mailer
+            .send(&email("ada@example.com", "No", "no"))
+            .await,
+    );
+    assert!(
+        refused.contains("535"),
+        "the replaced value is used at once: {refused}"
+    );
+    assert!(!refused.contains(&wrong) && !refused.contains(&password));
+    assert_eq!(sink.messages().len(), 1);
+}

@@ -171,6 +171,24 @@ fn target(id: Uuid) -> String {
     format!("credential:{id}")
 }
 
+/// Audits a change to credential `id`, in the caller's transaction.
+fn record(
+    conn: &mut PgConnection,
+    (actor, client): (&User, &ClientInfo),
+    action: &'static str,
+    id: Uuid,
+    details: serde_json::Value,
+) -> QueryResult<()> {
+    audit::record(
+        conn,
+        &Event::new(Actor::User(actor.id), action, Outcome::Success)
+            .target(target(id))
+            .client(client)
+            .details(details),
+    )
+    .map(drop)
+}
+
 fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
     t.and_then(|t| {
         t.format(&time::format_description::well_known::Rfc3339)
@@ -213,21 +231,17 @@ pub fn create(
             .returning(Row::as_returning())
             .get_result(conn)
             .map_err(|e| duplicate_or(e, name))?;
-        audit::record(
+        record(
             conn,
-            &Event::new(
-                Actor::User(actor.id),
-                "credential.created",
-                Outcome::Success,
-            )
-            .target(target(id))
-            .client(client)
-            .details(json!({
+            (actor, client),
+            "credential.created",
+            id,
+            json!({
                 "name": name,
                 "kind": new.kind,
                 "expires_at": rfc3339(expires_at),
                 "rotate_every_days": rotate_every_days,
-            })),
+            }),
         )?;
         Ok(Credential::from(row))
     })
@@ -306,16 +320,12 @@ pub fn replace(
             .get_result(conn)
             .optional()?
             .ok_or(CredentialError::NotFound)?;
-        audit::record(
+        record(
             conn,
-            &Event::new(
-                Actor::User(actor.id),
-                "credential.replaced",
-                Outcome::Success,
-            )
-            .target(target(id))
-            .client(client)
-            .details(json!({ "name": row.name, "expires_at": rfc3339(expires_at) })),
+            (actor, client),
+            "credential.replaced",
+            id,
+            json!({ "name": row.name, "expires_at": rfc3339(expires_at) }),
         )?;
         Ok(Credential::from(row))
     })
@@ -333,16 +343,12 @@ pub fn delete(
             .get_result(conn)
             .optional()?
             .ok_or(CredentialError::NotFound)?;
-        audit::record(
+        record(
             conn,
-            &Event::new(
-                Actor::User(actor.id),
-                "credential.deleted",
-                Outcome::Success,
-            )
-            .target(target(id))
-            .client(client)
-            .details(json!({ "name": name, "kind": kind })),
+            (actor, client),
+            "credential.deleted",
+            id,
+            json!({ "name": name, "kind": kind }),
         )?;
         Ok(())
     })

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use outpost::identity::{Capability, Role, user};
 
 use crate::support::app::create_api_key;
-use crate::support::pg::{TestDb, write_test_keys};
+use crate::support::pg::{TestDb, outpost_command, write_test_keys};
 use crate::support::{canary, logs};
 
 struct Keys {
@@ -24,22 +24,11 @@ impl Keys {
     }
 
     fn command(&self, db: &TestDb) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_outpost"));
+        let mut command = outpost_command(self.dir.path(), &db.url);
         command
-            .env_clear()
-            .env("OUTPOST_DATABASE_URL", &db.url)
             .env("OUTPOST_LISTEN", "127.0.0.1:0")
             .env("OUTPOST_WORKERS", "2")
-            .env("OUTPOST_POOL_SIZE", "16")
-            .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
-            .env(
-                "OUTPOST_AUDIT_SIGNING_KEY_FILE",
-                self.dir.path().join("audit-signing.key"),
-            )
-            .env(
-                "OUTPOST_AUDIT_CHECKPOINT_FILE",
-                self.dir.path().join("checkpoints.log"),
-            );
+            .env("OUTPOST_POOL_SIZE", "16");
         command
     }
 }

@@ -2,7 +2,6 @@
 //! whoever changes it behind the app's back (as database superuser) is found out.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use diesel::prelude::*;
 use outpost::audit::checkpoint::{self, Signer};
@@ -13,7 +12,7 @@ use outpost::identity::ClientInfo;
 use serde_json::json;
 
 use crate::support::logs;
-use crate::support::pg::{TEST_VAULT_KEY, TestDb, write_test_keys};
+use crate::support::pg::{TEST_VAULT_KEY, TestDb, outpost_command, write_test_keys};
 
 struct Logged {
     db: TestDb,
@@ -78,14 +77,7 @@ impl Logged {
     /// `outpost audit verify` on this log: its exit code and what it printed.
     fn verify_cli(&self) -> (Option<i32>, String) {
         let out = logs::output(
-            Command::new(env!("CARGO_BIN_EXE_outpost"))
-                .env_clear()
-                .env("OUTPOST_DATABASE_URL", &self.db.url)
-                .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
-                .env(
-                    "OUTPOST_AUDIT_SIGNING_KEY_FILE",
-                    self.dir.path().join("audit-signing.key"),
-                )
+            outpost_command(self.dir.path(), &self.db.url)
                 .env("OUTPOST_AUDIT_CHECKPOINT_FILE", self.checkpoint_file())
                 .args(["audit", "verify"]),
         );
@@ -369,22 +361,7 @@ fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
     let logged = Logged::with_entries(4);
     let keys = tempfile::tempdir().unwrap();
     write_test_keys(keys.path(), "127.0.0.1:8080/audit");
-    let vault_key = keys.path().join("vault.key");
-    let signing_key = keys.path().join("audit-signing.key");
-    let run = |args: &[&str]| {
-        logs::output(
-            Command::new(env!("CARGO_BIN_EXE_outpost"))
-                .env_clear()
-                .env("OUTPOST_DATABASE_URL", &logged.db.url)
-                .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
-                .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
-                .env(
-                    "OUTPOST_AUDIT_CHECKPOINT_FILE",
-                    keys.path().join("checkpoints.log"),
-                )
-                .args(args),
-        )
-    };
+    let run = |args: &[&str]| logs::output(outpost_command(keys.path(), &logged.db.url).args(args));
     // The database's checkpoint was signed by another key: sign one with the CLI's key
     // and verify the whole log with it.
     logged.tamper("DELETE FROM audit_checkpoints");
@@ -413,15 +390,8 @@ fn outpost_audit_verify_exits_0_when_clean_and_1_when_tampered() {
     assert!(out.contains("TAMPERED position 1"), "{out}");
 
     let unreachable = logs::output(
-        Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .env_clear()
-            .env(
-                "OUTPOST_DATABASE_URL",
-                "postgres://nobody@/none?host=/nonexistent",
-            )
+        outpost_command(keys.path(), "postgres://nobody@/none?host=/nonexistent")
             .env("OUTPOST_DB_CONNECT_TIMEOUT", "1s")
-            .env("OUTPOST_VAULT_KEY_FILE", &vault_key)
-            .env("OUTPOST_AUDIT_SIGNING_KEY_FILE", &signing_key)
             .args(["audit", "verify"]),
     );
     assert_eq!(
@@ -536,21 +506,7 @@ impl<'a> Cli<'a> {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        logs::output(
-            Command::new(env!("CARGO_BIN_EXE_outpost"))
-                .env_clear()
-                .env("OUTPOST_DATABASE_URL", &self.logged.db.url)
-                .env("OUTPOST_VAULT_KEY_FILE", self.dir.path().join("vault.key"))
-                .env(
-                    "OUTPOST_AUDIT_SIGNING_KEY_FILE",
-                    self.dir.path().join("audit-signing.key"),
-                )
-                .env(
-                    "OUTPOST_AUDIT_CHECKPOINT_FILE",
-                    self.dir.path().join("checkpoints.log"),
-                )
-                .args(args),
-        )
+        logs::output(outpost_command(self.dir.path(), &self.logged.db.url).args(args))
     }
 
     fn public_key(&self) -> String {

@@ -27,16 +27,23 @@ static SERVER: OnceLock<Server> = OnceLock::new();
 /// The vault key every test process's audit context is derived from.
 pub const TEST_VAULT_KEY: [u8; 32] = [7; 32];
 
-/// Writes `vault.key` (holding [`TEST_VAULT_KEY`], so the `outpost` binary
-/// authenticates entries exactly as the tests do) and a fresh `audit-signing.key`
-/// named `origin` into `dir`, owner-only, as `outpost keys init` would.
+/// Writes a vault keyring `vault.key` (whose audit root is [`TEST_VAULT_KEY`], so the
+/// `outpost` binary authenticates entries exactly as the tests do) and a fresh
+/// `audit-signing.key` named `origin` into `dir`, owner-only, as `outpost keys init`
+/// would.
 pub fn write_test_keys(dir: &Path, origin: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let vault_key = dir.join("vault.key");
-    let hex: String = TEST_VAULT_KEY.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&vault_key, &hex).expect("write vault key");
-    std::fs::set_permissions(&vault_key, std::fs::Permissions::from_mode(0o400)).expect("chmod");
-    super::canary::record(&hex);
+    outpost::vault::keyring::Keyring::with_audit_root(zeroize::Zeroizing::new(TEST_VAULT_KEY))
+        .create_file(&vault_key)
+        .expect("write vault keyring");
+    for line in std::fs::read_to_string(&vault_key)
+        .expect("read keyring")
+        .lines()
+    {
+        if let Some(key) = line.split_whitespace().find(|w| w.len() == 64) {
+            super::canary::record(key);
+        }
+    }
     let signing_key = dir.join("audit-signing.key");
     outpost::audit::checkpoint::write_signer(&signing_key, origin).expect("write signing key");
     super::canary::record(
@@ -44,6 +51,22 @@ pub fn write_test_keys(dir: &Path, origin: &str) {
             .expect("read signing key")
             .trim(),
     );
+}
+
+/// The `outpost` binary with nothing in its environment but `db_url` and the keys
+/// [`write_test_keys`] put in `dir` (checkpoints are appended to `dir` too).
+pub fn outpost_command(dir: &Path, db_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_outpost"));
+    command
+        .env_clear()
+        .env("OUTPOST_DATABASE_URL", db_url)
+        .env("OUTPOST_VAULT_KEY_FILE", dir.join("vault.key"))
+        .env(
+            "OUTPOST_AUDIT_SIGNING_KEY_FILE",
+            dir.join("audit-signing.key"),
+        )
+        .env("OUTPOST_AUDIT_CHECKPOINT_FILE", dir.join("checkpoints.log"));
+    command
 }
 
 fn server() -> &'static Server {

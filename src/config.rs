@@ -53,6 +53,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub smtp: SmtpConfig,
+    /// The host baseline `outpost harden` applies and checks.
+    pub harden: crate::host::Baseline,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -144,6 +146,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             smtp: SmtpConfig::default(),
+            harden: crate::host::Baseline::default(),
         }
     }
 }

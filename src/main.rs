@@ -47,6 +47,29 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Bring the host to the hardening baseline (`[harden]`), or report how it differs.
+    /// Runs as root; `--root DIR` acts on a scratch tree instead of `/`.
+    Harden {
+        #[arg(long, env = "OUTPOST_CONFIG")]
+        config: Option<PathBuf>,
+        /// Report each control as ok, drift (naming what differs) or error; exit 1 on drift.
+        #[arg(long, group = "mode")]
+        check: bool,
+        /// Print the exact file changes and commands, changing nothing.
+        #[arg(long, group = "mode")]
+        plan: bool,
+        /// Write, validate with the real tools and activate; roll back on failure.
+        #[arg(long, group = "mode")]
+        apply: bool,
+        /// Only this control (repeatable).
+        #[arg(long, value_name = "CONTROL")]
+        only: Vec<String>,
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -173,6 +196,27 @@ fn main() -> ExitCode {
             config,
             command: ConfigCommand::Check,
         } => cli::config_check::run(config.as_deref()),
+        Command::Harden {
+            config,
+            check: _,
+            plan,
+            apply,
+            only,
+            root,
+            json,
+        } => cli::harden::run(
+            config.as_deref(),
+            &cli::harden::Options {
+                mode: match (plan, apply) {
+                    (true, _) => cli::harden::Mode::Plan,
+                    (_, true) => cli::harden::Mode::Apply,
+                    _ => cli::harden::Mode::Check,
+                },
+                only: &only,
+                root: &root,
+                json,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod audit;
 pub mod config_check;
+pub mod harden;
+mod host_record;
 pub mod keys;
 pub mod migrate;
 pub mod serve;

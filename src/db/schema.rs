@@ -139,6 +139,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    host_checks (control) {
+        control -> Text,
+        status -> Text,
+        drift -> Jsonb,
+        error -> Nullable<Text>,
+        root -> Text,
+        checked_at -> Timestamptz,
+        applied_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     invitations (id) {
         id -> Uuid,
         token_hash -> Bytea,
@@ -230,6 +242,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_leaves,
     audit_verifications,
+    host_checks,
     invitations,
     login_throttle,
     mfa_challenges,

@@ -1,0 +1,40 @@
+//! The expected state of the host: `[harden]` in outpost.toml. Every control renders
+//! its files from this, so the baseline is stored once, in the config, and what a
+//! control wrote can always be compared with it again.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Baseline {
+    /// The SSH port: always open in the firewall, whatever else is closed.
+    pub ssh_port: u16,
+    /// Accounts that may log in over SSH, each with its authorised public keys
+    /// (the fleet's and the client's). With none, password login is never turned off.
+    pub ssh_users: Vec<SshUser>,
+    /// `no`, or `prohibit-password` when the fleet's key is root's.
+    pub permit_root_login: String,
+    /// Turn off IPv6 router advertisements. Off by default: many VPS providers hand out
+    /// IPv6 addresses by SLAAC, which this breaks.
+    pub ipv6_disable_router_advertisements: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshUser {
+    pub name: String,
+    /// OpenSSH public keys (`ssh-ed25519 AAAA… comment`).
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+impl Default for Baseline {
+    fn default() -> Self {
+        Self {
+            ssh_port: 22,
+            ssh_users: Vec::new(),
+            permit_root_login: "no".into(),
+            ipv6_disable_router_advertisements: false,
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod files;
 pub mod report;
 pub mod runner;
+pub mod status;
 pub mod sysctl;
 
 use std::path::{Path, PathBuf};

@@ -1,14 +1,17 @@
-//! The signed-in dashboard.
+//! The signed-in dashboard: the server's posture at a glance.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use time::OffsetDateTime;
 
+use crate::host::status::{self as host_status, HostCheck};
 use crate::identity::{User, cap};
+use crate::vault::reminder;
 use crate::web::AppState;
 use crate::web::csrf::CsrfToken;
 use crate::web::error::AppError;
 use crate::web::guard::Authorized;
-use crate::web::pages::{self, Layout, VERSION};
+use crate::web::pages::{self, Layout, VERSION, relative};
 
 #[derive(Template)]
 #[template(path = "overview.html")]
@@ -17,6 +20,53 @@ struct OverviewPage<'a> {
     version: &'a str,
     user: &'a User,
     session_expires: String,
+    host: Vec<HostRow>,
+    vault: VaultRow,
+}
+
+/// One hardening control, as the overview shows it.
+struct HostRow {
+    control: String,
+    status: &'static str,
+    tone: &'static str,
+    /// The first few differences, in words.
+    findings: Vec<String>,
+    more: usize,
+    checked: String,
+    scratch_root: Option<String>,
+}
+
+const FINDINGS_SHOWN: usize = 3;
+
+impl HostRow {
+    fn from(check: HostCheck, now: OffsetDateTime) -> Self {
+        let (status, tone) = match check.status.as_str() {
+            "ok" => ("Baseline", "ok"),
+            "drift" => ("Drift", "warn"),
+            _ => ("Error", "bad"),
+        };
+        let mut findings: Vec<String> = check.error.into_iter().collect();
+        findings.extend(check.drift.iter().map(ToString::to_string));
+        let more = findings.len().saturating_sub(FINDINGS_SHOWN);
+        findings.truncate(FINDINGS_SHOWN);
+        Self {
+            control: check.control,
+            status,
+            tone,
+            findings,
+            more,
+            checked: relative(check.checked_at, now),
+            scratch_root: (check.root != "/").then_some(check.root),
+        }
+    }
+}
+
+/// The vault's primary key and when it is due for rotation.
+struct VaultRow {
+    kek: u32,
+    age: String,
+    due: String,
+    tone: &'static str,
 }
 
 pub async fn overview(
@@ -28,13 +78,54 @@ pub async fn overview(
         .session_expires_at()
         .map(pages::when)
         .unwrap_or_default();
+    let now = OffsetDateTime::now_utc();
+    let ring = state.vault.keyring();
+    let interval = state.config.vault_rotation_interval;
+    let (checks, due) = {
+        let ring = ring.clone();
+        state
+            .db
+            .run(move |conn| {
+                let checks = host_status::latest(conn)?;
+                let due = reminder::due(conn, &ring, interval, now)?;
+                Ok::<_, AppError>((checks, due))
+            })
+            .await?
+    };
+    let primary = ring.primary();
+    let vault = VaultRow {
+        kek: primary.id,
+        age: relative(primary.created_at, now),
+        due: match &due {
+            Some(due) => format!("rotation due now: {}", due.reasons.join("; ")),
+            None => format!(
+                "rotation due {}",
+                relative(primary.created_at + interval, now)
+            ),
+        },
+        tone: if due.is_some() { "warn" } else { "ok" },
+    };
     pages::html(
         &OverviewPage {
             layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/"),
             version: VERSION,
             user: caller.user(),
             session_expires: expires,
+            host: checks.into_iter().map(|c| HostRow::from(c, now)).collect(),
+            vault,
         },
         &csrf,
     )
+}
+
+/// `GET /api/v1/host`: every hardening control's latest result.
+pub async fn host_api(
+    state: web::Data<AppState>,
+    _: Authorized<cap::DashboardView>,
+) -> Result<HttpResponse, AppError> {
+    let checks = state
+        .db
+        .run(|conn| host_status::latest(conn).map_err(AppError::from))
+        .await?;
+    Ok(HttpResponse::Ok().json(checks))
 }

@@ -78,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/me").route(web::get().to(api::me)))
+                .service(web::resource("/host").route(web::get().to(dashboard::host_api)))
                 .service(web::resource("/audit").route(web::get().to(audit::api)))
                 .service(web::resource("/team").route(web::get().to(api::team)))
                 .service(web::resource("/team/invitations").route(web::post().to(api::invite)))

@@ -11,9 +11,11 @@
 pub mod baseline;
 pub mod engine;
 pub mod files;
+pub mod postgres;
 pub mod report;
 pub mod runner;
 pub mod sysctl;
+pub mod upgrades;
 
 use std::path::{Path, PathBuf};
 
@@ -136,5 +138,9 @@ pub trait Control: Send + Sync {
 
 /// Every control, in the order they are applied.
 pub fn controls() -> Vec<Box<dyn Control>> {
-    vec![Box::new(sysctl::Sysctl)]
+    vec![
+        Box::new(sysctl::Sysctl),
+        Box::new(upgrades::Upgrades),
+        Box::new(postgres::Postgres),
+    ]
 }

@@ -9,6 +9,7 @@
 //! scratch tree in tests and image builds, where nothing is ever activated.
 
 pub mod baseline;
+pub mod docker;
 pub mod engine;
 pub mod files;
 pub mod postgres;
@@ -142,5 +143,6 @@ pub fn controls() -> Vec<Box<dyn Control>> {
         Box::new(sysctl::Sysctl),
         Box::new(upgrades::Upgrades),
         Box::new(postgres::Postgres),
+        Box::new(docker::Docker),
     ]
 }

@@ -23,4 +23,5 @@ mod sign_in;
 mod team;
 mod throttle;
 mod totp;
+mod units;
 mod vault;

@@ -17,6 +17,7 @@ mod http_surface;
 mod mfa;
 mod readiness;
 mod roles;
+mod scripts;
 mod sessions;
 mod setup_links;
 mod sign_in;

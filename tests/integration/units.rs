@@ -19,7 +19,9 @@ const UNITS: [&str; 3] = [
 const INSTALLED_BINARY: &str = "/usr/local/bin/outpost";
 
 fn source(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("systemd")
+        .join(name)
 }
 
 /// Copies of every unit, pointing at the built binary, in one directory (the timer
@@ -60,7 +62,10 @@ fn every_unit_passes_systemd_analyze_verify_without_a_warning() {
     let dir = copies();
     for name in UNITS {
         let (ok, stdout, stderr) = analyze(&["verify", "--man=no"], &dir.path().join(name));
-        assert!(ok, "{name}: systemd-analyze verify failed: {stdout}{stderr}");
+        assert!(
+            ok,
+            "{name}: systemd-analyze verify failed: {stdout}{stderr}"
+        );
         assert!(
             stderr.trim().is_empty(),
             "{name}: systemd-analyze verify warned:\n{stderr}"
@@ -77,8 +82,11 @@ fn verify_catches_what_it_should() {
     let dir = copies();
     let unit = dir.path().join("outpost.service");
     let text = std::fs::read_to_string(&unit).unwrap();
-    std::fs::write(&unit, text.replace("[Service]\n", "[Service]\nProtectSistem=strict\n"))
-        .unwrap();
+    std::fs::write(
+        &unit,
+        text.replace("[Service]\n", "[Service]\nProtectSistem=strict\n"),
+    )
+    .unwrap();
     let (_, _, stderr) = analyze(&["verify", "--man=no"], &unit);
     assert!(stderr.contains("ProtectSistem"), "{stderr}");
 }
@@ -108,7 +116,10 @@ fn the_dashboard_service_is_sandboxed_to_an_exposure_of_at_most_2() {
     );
     assert!(ok, "systemd-analyze security failed: {stderr}");
     let level = exposure(&stdout);
-    assert!(level <= 2.0, "outpost.service exposure {level} > 2.0:\n{stdout}");
+    assert!(
+        level <= 2.0,
+        "outpost.service exposure {level} > 2.0:\n{stdout}"
+    );
 
     // The root oneshot is rated too, though it needs root's reach: it must stay well
     // below an unsandboxed service (9.6).
@@ -117,7 +128,10 @@ fn the_dashboard_service_is_sandboxed_to_an_exposure_of_at_most_2() {
         &dir.path().join("outpost-harden.service"),
     );
     let harden = exposure(&stdout);
-    assert!(harden <= 5.0, "outpost-harden.service exposure {harden}:\n{stdout}");
+    assert!(
+        harden <= 5.0,
+        "outpost-harden.service exposure {harden}:\n{stdout}"
+    );
 }
 
 #[test]

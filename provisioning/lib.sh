@@ -15,13 +15,18 @@ as_postgres() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
 }
 
+# Prints those of the named packages that are not installed, one a line.
+missing_packages() {
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+    done
+}
+
 APT_UPDATED=""
 apt_install() {
     local missing=()
-    local pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
+    mapfile -t missing < <(missing_packages "$@")
     [ "${#missing[@]}" -eq 0 ] && return 0
     command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
     if [ -z "$APT_UPDATED" ]; then
@@ -67,4 +72,72 @@ pg_bin_dir() {
 ensure_postgres_binaries() {
     pg_bin_dir >/dev/null && return 0
     apt_install postgresql postgresql-client
+}
+
+# The real tools the host-hardening tests run (sshd, fail2ban, ufw, iptables, apt's
+# unattended-upgrades, systemd-analyze, shellcheck; python3-yaml reads cloud-init.yaml). Installing a daemon on Debian
+# starts it; a policy-rc.d that refuses every start (exit 101) keeps this machine's
+# services stopped while the packages go in, and is removed again afterwards (one
+# already there is left alone).
+ensure_host_tools() {
+    local missing=()
+    mapfile -t missing < <(missing_packages openssh-server openssh-client fail2ban \
+        python3-systemd ufw iptables unattended-upgrades shellcheck systemd python3-yaml)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
+    local guard=/usr/sbin/policy-rc.d ours="" status=0
+    if [ ! -e "$guard" ]; then
+        printf '#!/bin/sh\n# provisioning/lib.sh: installing test tools, start no services.\nexit 101\n' |
+            as_root tee "$guard" >/dev/null
+        as_root chmod 0755 "$guard"
+        ours=1
+    fi
+    apt_install "${missing[@]}" || status=$?
+    if [ -n "$ours" ]; then as_root rm -f "$guard"; fi
+    return "$status"
+}
+
+# A system account for a service: no login shell, its own group, a home of its own
+# (mode 0750) without the skeleton files of a person's account.
+ensure_system_user() {
+    local name=$1 home=$2
+    if ! id -u "$name" >/dev/null 2>&1; then
+        say "Creating system user $name (home $home, no login shell)"
+        as_root useradd --system --user-group --home-dir "$home" --no-create-home \
+            --shell /usr/sbin/nologin "$name"
+    fi
+    as_root install -d -m 0750 -o "$name" -g "$name" "$home"
+}
+
+# Prints "version cluster port" of the first running PostgreSQL cluster, creating
+# and starting one if needed.
+pg_running_cluster() {
+    local line
+    line=$(pg_lsclusters -h 2>/dev/null | awk '$4 == "online" { print $1, $2, $3; exit }')
+    if [ -z "$line" ]; then
+        line=$(pg_lsclusters -h 2>/dev/null | awk '{ print $1, $2, $3; exit }')
+        if [ -z "$line" ]; then
+            local version
+            version=$(basename "$(dirname "$(pg_bin_dir)")")
+            say "Creating PostgreSQL $version cluster 'main'" >&2
+            as_root pg_createcluster "$version" main >/dev/null
+            line=$(pg_lsclusters -h | awk '{ print $1, $2, $3; exit }')
+        fi
+        # shellcheck disable=SC2086
+        set -- $line
+        say "Starting PostgreSQL $1/$2" >&2
+        as_root pg_ctlcluster "$1" "$2" start
+    fi
+    echo "$line"
+}
+
+# Waits up to 30 s for PostgreSQL on PORT (at HOST: an address, or the socket
+# directory /var/run/postgresql); fails if it never answers.
+pg_wait_ready() {
+    local port=$1 host=${2:-/var/run/postgresql}
+    for _ in $(seq 1 30); do
+        pg_isready -q -h "$host" -p "$port" && return 0
+        sleep 1
+    done
+    pg_isready -q -h "$host" -p "$port"
 }

@@ -34,33 +34,8 @@ ensure_build_tools
 ensure_rust
 apt_install postgresql postgresql-client
 
-# Prints "version cluster port" of the first running cluster, starting one if needed.
-running_cluster() {
-    local line
-    line=$(pg_lsclusters -h 2>/dev/null | awk '$4 == "online" { print $1, $2, $3; exit }')
-    if [ -z "$line" ]; then
-        line=$(pg_lsclusters -h 2>/dev/null | awk '{ print $1, $2, $3; exit }')
-        if [ -z "$line" ]; then
-            local version
-            version=$(basename "$(dirname "$(pg_bin_dir)")")
-            say "Creating PostgreSQL $version cluster 'main'" >&2
-            as_root pg_createcluster "$version" main >/dev/null
-            line=$(pg_lsclusters -h | awk '{ print $1, $2, $3; exit }')
-        fi
-        # shellcheck disable=SC2086
-        set -- $line
-        say "Starting PostgreSQL $1/$2" >&2
-        as_root pg_ctlcluster "$1" "$2" start
-    fi
-    echo "$line"
-}
-
-read -r PG_VERSION PG_CLUSTER PG_PORT <<<"$(running_cluster)"
-for _ in $(seq 1 30); do
-    pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break
-    sleep 1
-done
-pg_isready -q -h 127.0.0.1 -p "$PG_PORT" ||
+read -r PG_VERSION PG_CLUSTER PG_PORT <<<"$(pg_running_cluster)"
+pg_wait_ready "$PG_PORT" 127.0.0.1 ||
     die "PostgreSQL $PG_VERSION/$PG_CLUSTER does not accept connections on 127.0.0.1:$PG_PORT"
 say "PostgreSQL $PG_VERSION/$PG_CLUSTER is running on 127.0.0.1:$PG_PORT"
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and integration tests, and a check
 # that no secret the tests handled reached any log line.
-# Works on a fresh Debian 12 machine: installs a C toolchain, Rust and the PostgreSQL
-# server binaries if they are missing. Unless DATABASE_URL names a server to create
-# test databases on, the tests start their own throwaway PostgreSQL (initdb in a temp
-# dir, unix socket only) and remove it when they finish.
+# Works on a fresh Debian 12 machine: installs a C toolchain, Rust, the PostgreSQL
+# server binaries and the host tools the hardening tests run, if they are missing.
+# Unless DATABASE_URL names a server to create test databases on, the tests start
+# their own throwaway PostgreSQL (initdb in a temp dir, unix socket only) and remove
+# it when they finish.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=provisioning/lib.sh
@@ -13,6 +14,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ensure_build_tools
 ensure_rust
 ensure_postgres_binaries
+# sshd, fail2ban, ufw, unattended-upgrades, systemd-analyze, shellcheck: the host
+# hardening tests run the real tools (never the machine's own services).
+ensure_host_tools
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

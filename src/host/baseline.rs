@@ -17,6 +17,18 @@ pub struct Baseline {
     /// Turn off IPv6 router advertisements. Off by default: many VPS providers hand out
     /// IPv6 addresses by SLAAC, which this breaks.
     pub ipv6_disable_router_advertisements: bool,
+    /// Reboot after an unattended upgrade that needs it (a new kernel, libc). Off by
+    /// default: a client's server should not restart unannounced.
+    pub auto_reboot: bool,
+    /// When such a reboot happens, `HH:MM` local time (only with `auto_reboot`).
+    pub reboot_time: String,
+    /// Who gets unattended-upgrades' report when a run goes wrong (`root`, an
+    /// address); empty for no mail.
+    pub upgrade_mail: String,
+    /// Restart PostgreSQL on `--apply` when its files changed: `listen_addresses` only
+    /// takes effect on a restart, which drops every connection. Off by default: the
+    /// check reports a cluster still listening beyond loopback until it is restarted.
+    pub postgres_restart: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -35,6 +47,10 @@ impl Default for Baseline {
             ssh_users: Vec::new(),
             permit_root_login: "no".into(),
             ipv6_disable_router_advertisements: false,
+            auto_reboot: false,
+            reboot_time: "02:00".into(),
+            upgrade_mail: String::new(),
+            postgres_restart: false,
         }
     }
 }

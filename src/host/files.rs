@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::report::Drift;
@@ -202,6 +202,14 @@ fn put(path: &Path, contents: &[u8], mode: u32) -> Result<(), HostError> {
         file.write_all(contents)?;
         // The umask may have narrowed the mode asked for at creation: set it exactly.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
+        // A replaced file keeps its owner and group: a service reading its own config
+        // (PostgreSQL's pg_hba.conf, owned by postgres, mode 0640) must still be able to.
+        let new = file.metadata()?;
+        if let Ok(old) = fs::metadata(path)
+            && (old.uid(), old.gid()) != (new.uid(), new.gid())
+        {
+            std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()))?;
+        }
         file.sync_all()?;
         fs::rename(&temp, path)?;
         fs::File::open(dir)?.sync_all()

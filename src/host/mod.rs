@@ -9,12 +9,15 @@
 //! scratch tree in tests and image builds, where nothing is ever activated.
 
 pub mod baseline;
+pub mod docker;
 pub mod engine;
 pub mod files;
+pub mod postgres;
 pub mod report;
 pub mod runner;
 pub mod status;
 pub mod sysctl;
+pub mod upgrades;
 
 use std::path::{Path, PathBuf};
 
@@ -137,5 +140,10 @@ pub trait Control: Send + Sync {
 
 /// Every control, in the order they are applied.
 pub fn controls() -> Vec<Box<dyn Control>> {
-    vec![Box::new(sysctl::Sysctl)]
+    vec![
+        Box::new(sysctl::Sysctl),
+        Box::new(upgrades::Upgrades),
+        Box::new(postgres::Postgres),
+        Box::new(docker::Docker),
+    ]
 }

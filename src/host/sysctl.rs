@@ -28,7 +28,7 @@ impl Sysctl {
     fn file(host: &Host, baseline: &Baseline) -> ManagedFile {
         let contents = SysctlConf {
             disable_router_advertisements: baseline.ipv6_disable_router_advertisements,
-            forbid_forwarding: !docker_installed(host),
+            forbid_forwarding: !super::docker::installed(host),
         }
         .render()
         .expect("the sysctl template only inserts booleans");
@@ -39,12 +39,6 @@ impl Sysctl {
             format: Format::Equals,
         }
     }
-}
-
-fn docker_installed(host: &Host) -> bool {
-    ["usr/bin/dockerd", "usr/sbin/dockerd", "etc/docker"]
-        .iter()
-        .any(|p| host.path(p).exists())
 }
 
 /// Where the running kernel shows `key` (`net.ipv4.tcp_syncookies` →

@@ -7,4 +7,5 @@ pub mod canary;
 pub mod logs;
 pub mod pg;
 pub mod smtp;
+pub mod tools;
 pub mod totp_device;

@@ -44,6 +44,15 @@ pub struct Current {
 
 pub const BACKUP_SUFFIX: &str = ".outpost-bak";
 
+/// A file's text from its template in `templates/host/`. askama drops a template's
+/// final newline; configuration files end with one.
+pub fn render(template: &impl askama::Template, what: &str) -> Result<String, HostError> {
+    template
+        .render()
+        .map(|text| text + "\n")
+        .map_err(|e| HostError::Io(format!("rendering {what}: {e}")))
+}
+
 pub fn read(host: &Host, relative: &Path) -> Result<Option<Current>, HostError> {
     let path = host.path(relative);
     match fs::read(&path) {

@@ -25,19 +25,17 @@ struct SysctlConf {
 pub struct Sysctl;
 
 impl Sysctl {
-    fn file(host: &Host, baseline: &Baseline) -> ManagedFile {
-        let contents = SysctlConf {
+    fn file(host: &Host, baseline: &Baseline) -> Result<ManagedFile, HostError> {
+        let conf = SysctlConf {
             disable_router_advertisements: baseline.ipv6_disable_router_advertisements,
             forbid_forwarding: !super::docker::installed(host),
-        }
-        .render()
-        .expect("the sysctl template only inserts booleans");
-        ManagedFile {
+        };
+        Ok(ManagedFile {
             path: FILE.into(),
-            contents,
+            contents: files::render(&conf, FILE)?,
             mode: 0o644,
             format: Format::Equals,
-        }
+        })
     }
 }
 
@@ -53,7 +51,7 @@ impl Control for Sysctl {
     }
 
     fn desired(&self, host: &Host, baseline: &Baseline) -> Result<Vec<ManagedFile>, HostError> {
-        Ok(vec![Self::file(host, baseline)])
+        Ok(vec![Self::file(host, baseline)?])
     }
 
     /// Every line must be `key = integer` with a key this kernel knows: `sysctl -p`
@@ -98,7 +96,7 @@ impl Control for Sysctl {
         if !host.is_live() {
             return Ok(Vec::new());
         }
-        let wanted = Self::file(host, baseline);
+        let wanted = Self::file(host, baseline)?;
         let mut drift = Vec::new();
         for (key, value) in files::settings(Format::Equals, &wanted.contents) {
             let Ok(running) = std::fs::read_to_string(proc_path(&key)) else {
@@ -138,7 +136,7 @@ mod tests {
     fn forwarding_is_left_to_docker_and_router_advertisements_are_opt_in() {
         let dir = tempfile::tempdir().unwrap();
         let host = Host::new(dir.path(), Box::new(SystemRunner));
-        let plain = Sysctl::file(&host, &Baseline::default());
+        let plain = Sysctl::file(&host, &Baseline::default()).unwrap();
         assert!(plain.contents.contains("net.ipv4.ip_forward = 0"));
         assert!(!plain.contents.contains("accept_ra"));
 
@@ -147,7 +145,7 @@ mod tests {
             ipv6_disable_router_advertisements: true,
             ..Baseline::default()
         };
-        let with_docker = Sysctl::file(&host, &baseline);
+        let with_docker = Sysctl::file(&host, &baseline).unwrap();
         assert!(!with_docker.contents.contains("ip_forward"));
         assert!(
             with_docker

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use askama::Template;
 
-use super::files::{Format, ManagedFile};
+use super::files::{self, Format, ManagedFile};
 use super::report::Drift;
 use super::{Baseline, Control, Host, HostError};
 
@@ -48,11 +48,8 @@ impl Upgrades {
             auto_reboot: baseline.auto_reboot,
             reboot_time: &baseline.reboot_time,
             mail: &baseline.upgrade_mail,
-        }
-        .render()
-        .map_err(|e| HostError::Io(format!("rendering {ORIGINS}: {e}")))?
-        // askama drops the template's final newline; files end with one.
-            + "\n";
+        };
+        let origins = files::render(&origins, ORIGINS)?;
         Ok(vec![
             ManagedFile {
                 path: PERIODIC.into(),

@@ -17,6 +17,15 @@ pub struct Baseline {
     /// Turn off IPv6 router advertisements. Off by default: many VPS providers hand out
     /// IPv6 addresses by SLAAC, which this breaks.
     pub ipv6_disable_router_advertisements: bool,
+    /// Ports the firewall opens besides SSH (`ssh_port`, always), HTTP and HTTPS:
+    /// `PORT/tcp`, `PORT/udp` or a range `LOW:HIGH/tcp`. None by default.
+    pub firewall_allow: Vec<String>,
+    /// Where fail2ban reads Outpost's failed sign-ins: empty for the systemd journal of
+    /// `outpost.service` (the default), or the absolute path of a log file.
+    pub fail2ban_outpost_log: String,
+    /// Addresses or networks fail2ban never bans, besides loopback (the operator's
+    /// office, the fleet controller): `203.0.113.7`, `198.51.100.0/24`, `2001:db8::/32`.
+    pub fail2ban_ignore: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -35,6 +44,9 @@ impl Default for Baseline {
             ssh_users: Vec::new(),
             permit_root_login: "no".into(),
             ipv6_disable_router_advertisements: false,
+            firewall_allow: Vec::new(),
+            fail2ban_outpost_log: String::new(),
+            fail2ban_ignore: Vec::new(),
         }
     }
 }

@@ -44,6 +44,15 @@ pub struct Current {
 
 pub const BACKUP_SUFFIX: &str = ".outpost-bak";
 
+/// A rendered template as file contents: askama drops the template's last newline,
+/// and a text file (or a rule file compared byte for byte) ends with one.
+pub fn text(mut rendered: String) -> String {
+    if !rendered.ends_with('\n') {
+        rendered.push('\n');
+    }
+    rendered
+}
+
 pub fn read(host: &Host, relative: &Path) -> Result<Option<Current>, HostError> {
     let path = host.path(relative);
     match fs::read(&path) {

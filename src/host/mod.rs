@@ -10,10 +10,14 @@
 
 pub mod baseline;
 pub mod engine;
+pub mod fail2ban;
 pub mod files;
+pub mod listeners;
 pub mod report;
 pub mod runner;
 pub mod sysctl;
+pub mod ufw;
+pub mod ufw_rules;
 
 use std::path::{Path, PathBuf};
 
@@ -136,5 +140,9 @@ pub trait Control: Send + Sync {
 
 /// Every control, in the order they are applied.
 pub fn controls() -> Vec<Box<dyn Control>> {
-    vec![Box::new(sysctl::Sysctl)]
+    vec![
+        Box::new(sysctl::Sysctl),
+        Box::new(ufw::Ufw),
+        Box::new(fail2ban::Fail2ban),
+    ]
 }

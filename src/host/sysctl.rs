@@ -41,7 +41,7 @@ impl Sysctl {
     }
 }
 
-fn docker_installed(host: &Host) -> bool {
+pub(crate) fn docker_installed(host: &Host) -> bool {
     ["usr/bin/dockerd", "usr/sbin/dockerd", "etc/docker"]
         .iter()
         .any(|p| host.path(p).exists())

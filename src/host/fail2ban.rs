@@ -20,6 +20,12 @@ pub const FILTER: &str = "etc/fail2ban/filter.d/outpost.conf";
 /// The jails the baseline runs, as `fail2ban-client status` lists them.
 pub const JAILS: [&str; 3] = ["sshd", "outpost", "recidive"];
 
+/// A failed sign-in as Outpost logs it (the tests check this shape against the
+/// formatter itself), for checking the installed filter.
+const SAMPLE_LINE: &str = "2026-01-01T00:00:00.000000Z  WARN request{request_id=0}: \
+    outpost::identity::sign_in: authentication failure client_ip=192.0.2.1 account=x@example.com";
+const SAMPLE_ADDRESS: &str = "192.0.2.1";
+
 #[derive(Template)]
 #[template(path = "host/fail2ban-jail.conf", escape = "none")]
 struct JailConf<'a> {
@@ -101,6 +107,13 @@ fn refused(message: String) -> HostError {
     HostError::Refused(message)
 }
 
+fn invalid(tool: &str, detail: String) -> HostError {
+    HostError::Invalid {
+        tool: tool.into(),
+        detail,
+    }
+}
+
 /// fail2ban's configuration directory under the host's root.
 fn config_dir(host: &Host) -> String {
     host.path("etc/fail2ban").to_string_lossy().into_owned()
@@ -116,22 +129,47 @@ impl Control for Fail2ban {
     }
 
     /// `fail2ban-client -t` reads the whole configuration directory (stock files and
-    /// ours) as the server would, and fails on anything it could not start with.
+    /// ours) as the server would. It does not compile filters, so `fail2ban-regex`
+    /// then runs the installed filter over a sign-in failure line and must find the
+    /// address in it.
     fn validate(&self, host: &Host, _baseline: &Baseline) -> Result<(), HostError> {
-        let out = host.run("fail2ban-client", &["-c", &config_dir(host), "-t"])?;
-        if out.success {
-            Ok(())
-        } else {
-            Err(HostError::Invalid {
-                tool: "fail2ban-client -t".into(),
-                detail: out.detail(),
-            })
+        let dir = config_dir(host);
+        let out = host.run("fail2ban-client", &["-c", &dir, "-t"])?;
+        if !out.success {
+            return Err(invalid("fail2ban-client -t", out.detail()));
         }
+        let filter = host.path(FILTER);
+        let out = host.run(
+            "fail2ban-regex",
+            &[
+                "-c",
+                &dir,
+                "-o",
+                "ip",
+                SAMPLE_LINE,
+                &filter.to_string_lossy(),
+            ],
+        )?;
+        if !out.success || out.stdout.trim() != SAMPLE_ADDRESS {
+            return Err(invalid(
+                "fail2ban-regex",
+                format!(
+                    "the outpost filter does not find {SAMPLE_ADDRESS} in a sign-in failure \
+                     line ({})",
+                    out.detail()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn steps(&self, host: &Host) -> Vec<String> {
         vec![
             format!("validate: fail2ban-client -c {} -t", config_dir(host)),
+            format!(
+                "validate: fail2ban-regex finds the address in a sign-in failure line with {}",
+                host.path(FILTER).display()
+            ),
             "activate (live host only): fail2ban-client reload, or start fail2ban.service \
              if it is not running"
                 .into(),

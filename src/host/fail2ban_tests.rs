@@ -130,6 +130,21 @@ pub(crate) fn sign_in_failure_lines(format: LogFormat) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
+/// The line the validator feeds fail2ban-regex reads like a real one, but for the
+/// time, the request id, the address and the account.
+#[test]
+fn the_validators_sample_line_is_shaped_like_a_real_one() {
+    let real = sign_in_failure_lines(LogFormat::PlainText);
+    let shape = |line: &str| {
+        let (time, rest) = line.split_once(' ').unwrap();
+        let (head, _) = rest.split_once("client_ip=").unwrap();
+        let (before, after) = head.split_once("request_id=").unwrap();
+        let after = &after[after.find('}').unwrap()..];
+        (time.len(), time.ends_with('Z'), format!("{before}{after}"))
+    };
+    assert_eq!(shape(SAMPLE_LINE), shape(real.lines().next().unwrap()));
+}
+
 /// The filter, run by fail2ban's own matcher over lines from Outpost's own formatter,
 /// finds the client's address in both log formats, and only that address.
 #[test]

@@ -8,6 +8,8 @@
 //! `filter.d/outpost.conf`. The rest is Debian's stock configuration.
 
 use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use askama::Template;
 
@@ -17,6 +19,8 @@ use super::{Baseline, Control, Host, HostError};
 
 pub const JAIL: &str = "etc/fail2ban/jail.d/outpost.conf";
 pub const FILTER: &str = "etc/fail2ban/filter.d/outpost.conf";
+/// fail2ban's own log on Debian (`logtarget`), which the recidive jail reads.
+const RECIDIVE_LOG: &str = "var/log/fail2ban.log";
 /// The jails the baseline runs, as `fail2ban-client status` lists them.
 pub const JAILS: [&str; 3] = ["sshd", "outpost", "recidive"];
 
@@ -176,9 +180,34 @@ impl Control for Fail2ban {
         ]
     }
 
+    /// On the machine itself, a log file the outpost jail is told to read must exist:
+    /// fail2ban refuses to start a jail without its file (and then every jail).
+    fn preflight(&self, host: &Host, baseline: &Baseline) -> Result<(), HostError> {
+        check_baseline(baseline)?;
+        let log = &baseline.fail2ban_outpost_log;
+        if host.is_live() && !log.is_empty() && !Path::new(log).exists() {
+            return Err(refused(format!(
+                "harden.fail2ban_outpost_log: {log} does not exist, and fail2ban would not \
+                 start without it"
+            )));
+        }
+        Ok(())
+    }
+
     /// A running server reloads its jails; a stopped one is started (the baseline
     /// wants fail2ban running, and `reload` needs a server to talk to).
     fn activate(&self, host: &Host, _baseline: &Baseline) -> Result<(), HostError> {
+        // recidive reads fail2ban's own log, which does not exist until fail2ban has
+        // run once; without it fail2ban would not start at all.
+        let own_log = host.path(RECIDIVE_LOG);
+        if !own_log.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o640)
+                .open(&own_log)
+                .map_err(|e| HostError::io(own_log.display(), e))?;
+        }
         if host.run("fail2ban-client", &["ping"])?.success {
             host.run_ok("fail2ban-client", &["reload"]).map(drop)
         } else {

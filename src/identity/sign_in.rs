@@ -110,7 +110,7 @@ pub async fn sign_in(
 /// filter matches (`templates/host/fail2ban-filter.conf`). The account is escaped: the
 /// client typed it, and a newline in it must not start a forged line naming another
 /// address.
-pub(crate) fn log_failure(client_ip: &str, account: &str) {
+pub fn log_failure(client_ip: &str, account: &str) {
     tracing::warn!(client_ip = %client_ip, account = %account.escape_debug(), "authentication failure");
 }
 

@@ -13,6 +13,7 @@ mod audit_writer;
 mod cli;
 mod credentials;
 mod email;
+mod host_fail2ban;
 mod host_ufw;
 mod http_surface;
 mod mfa;

@@ -29,6 +29,15 @@ pub struct Baseline {
     /// takes effect on a restart, which drops every connection. Off by default: the
     /// check reports a cluster still listening beyond loopback until it is restarted.
     pub postgres_restart: bool,
+    /// Ports the firewall opens besides SSH (`ssh_port`, always), HTTP and HTTPS:
+    /// `PORT/tcp`, `PORT/udp` or a range `LOW:HIGH/tcp`. None by default.
+    pub firewall_allow: Vec<String>,
+    /// Where fail2ban reads Outpost's failed sign-ins: empty for the systemd journal of
+    /// `outpost.service` (the default), or the absolute path of a log file.
+    pub fail2ban_outpost_log: String,
+    /// Addresses or networks fail2ban never bans, besides loopback (the operator's
+    /// office, the fleet controller): `203.0.113.7`, `198.51.100.0/24`, `2001:db8::/32`.
+    pub fail2ban_ignore: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -51,6 +60,9 @@ impl Default for Baseline {
             reboot_time: "02:00".into(),
             upgrade_mail: String::new(),
             postgres_restart: false,
+            firewall_allow: Vec::new(),
+            fail2ban_outpost_log: String::new(),
+            fail2ban_ignore: Vec::new(),
         }
     }
 }

@@ -47,10 +47,13 @@ pub const BACKUP_SUFFIX: &str = ".outpost-bak";
 /// A file's text from its template in `templates/host/`. askama drops a template's
 /// final newline; configuration files end with one.
 pub fn render(template: &impl askama::Template, what: &str) -> Result<String, HostError> {
-    template
+    let mut text = template
         .render()
-        .map(|text| text + "\n")
-        .map_err(|e| HostError::Io(format!("rendering {what}: {e}")))
+        .map_err(|e| HostError::Io(format!("rendering {what}: {e}")))?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 pub fn read(host: &Host, relative: &Path) -> Result<Option<Current>, HostError> {

@@ -11,12 +11,16 @@
 pub mod baseline;
 pub mod docker;
 pub mod engine;
+pub mod fail2ban;
 pub mod files;
+pub mod listeners;
 pub mod postgres;
 pub mod report;
 pub mod runner;
 pub mod status;
 pub mod sysctl;
+pub mod ufw;
+pub mod ufw_rules;
 pub mod upgrades;
 
 use std::path::{Path, PathBuf};
@@ -142,6 +146,8 @@ pub trait Control: Send + Sync {
 pub fn controls() -> Vec<Box<dyn Control>> {
     vec![
         Box::new(sysctl::Sysctl),
+        Box::new(ufw::Ufw),
+        Box::new(fail2ban::Fail2ban),
         Box::new(upgrades::Upgrades),
         Box::new(postgres::Postgres),
         Box::new(docker::Docker),

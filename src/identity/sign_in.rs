@@ -71,8 +71,7 @@ pub async fn sign_in(
     let verified = passwords.verify(password, stored).await?;
     let throttle_policy = policy.throttle;
     let Some(user) = user.filter(|_| verified) else {
-        // One line per failure, in a fixed shape that fail2ban can match.
-        tracing::warn!(client_ip = %address, account = %email, "authentication failure");
+        log_failure(&address, &email);
         let event = Event::new(Actor::Anonymous, "session.sign_in", Outcome::Failure)
             .target(format!("email:{email}"))
             .client(&client);
@@ -105,6 +104,14 @@ pub async fn sign_in(
         })
     })
     .await
+}
+
+/// The one line each failed sign-in logs, in the fixed shape fail2ban's `outpost`
+/// filter matches (`templates/host/fail2ban-filter.conf`). The account is escaped: the
+/// client typed it, and a newline in it must not start a forged line naming another
+/// address.
+pub fn log_failure(client_ip: &str, account: &str) {
+    tracing::warn!(client_ip = %client_ip, account = %account.escape_debug(), "authentication failure");
 }
 
 /// Finishes a sign-in with a TOTP code (six digits) or a recovery code.

@@ -14,6 +14,8 @@ mod cli;
 mod credentials;
 mod email;
 mod harden;
+mod host_fail2ban;
+mod host_ufw;
 mod http_surface;
 mod mfa;
 mod readiness;

@@ -5,6 +5,7 @@ pub mod app;
 pub mod browser;
 pub mod canary;
 pub mod logs;
+pub mod netns;
 pub mod pg;
 pub mod smtp;
 pub mod tools;

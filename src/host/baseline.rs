@@ -17,6 +17,13 @@ pub struct Baseline {
     /// Turn off IPv6 router advertisements. Off by default: many VPS providers hand out
     /// IPv6 addresses by SLAAC, which this breaks.
     pub ipv6_disable_router_advertisements: bool,
+    /// Groups whose members may log in over SSH (`AllowGroups`), on top of `ssh_users`:
+    /// when set, an account must be listed in `ssh_users` AND be in one of these groups.
+    pub ssh_allow_groups: Vec<String>,
+    /// The account `outpost serve` runs as: no login shell, home `/var/lib/<name>`.
+    pub service_user: String,
+    /// The account agent workloads run as, apart from the daemon: no login shell either.
+    pub agent_user: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -35,6 +42,9 @@ impl Default for Baseline {
             ssh_users: Vec::new(),
             permit_root_login: "no".into(),
             ipv6_disable_router_advertisements: false,
+            ssh_allow_groups: Vec::new(),
+            service_user: "outpost".into(),
+            agent_user: "outpost-agent".into(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod files;
 pub mod report;
 pub mod runner;
+pub mod sshd;
 pub mod sysctl;
 pub mod users;
 
@@ -154,5 +155,6 @@ pub fn controls() -> Vec<Box<dyn Control>> {
     vec![
         Box::new(sysctl::Sysctl),
         Box::new(users::Users),
+        Box::new(sshd::Sshd),
     ]
 }

@@ -13,6 +13,7 @@ mod audit_writer;
 mod cli;
 mod credentials;
 mod email;
+mod host_sshd;
 mod host_users;
 mod http_surface;
 mod mfa;

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod browser;
 pub mod canary;
+pub mod daemon;
 pub mod host_root;
 pub mod logs;
 pub mod pg;

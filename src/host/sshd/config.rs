@@ -118,7 +118,12 @@ pub fn split_keyword(line: &str) -> (&str, &str) {
 /// relative paths (home-relative AuthorizedKeysFile) are left alone.
 fn reroot(host: &Host, value: &str) -> String {
     if value.starts_with('/') && !host.is_live() {
-        host.path(value).to_string_lossy().into_owned()
+        // Absolute, as sshd resolves a relative AuthorizedKeysFile from the home.
+        let path = host.path(value);
+        std::path::absolute(&path)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
     } else {
         value.to_owned()
     }

@@ -13,7 +13,8 @@ const SKIPPED: [&str; 1] = ["hostkey"];
 
 /// Every setting of `dropin` that `sshd -T` (its `dump`) shows with another value.
 pub fn differences(host: &Host, dropin: &str, dump: &str) -> Vec<Drift> {
-    let root = host.root().to_string_lossy().into_owned();
+    let root = std::path::absolute(host.root()).unwrap_or_else(|_| host.root().into());
+    let root = root.to_string_lossy().into_owned();
     let mut effective: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in dump.lines() {
         if let Some((key, value)) = line.trim().split_once(' ') {

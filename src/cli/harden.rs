@@ -44,20 +44,28 @@ pub fn run(config_path: Option<&Path>, options: &Options<'_>) -> Result<(), CliE
         for control in &selected {
             let changes = engine::plan(&host, control.as_ref(), baseline)
                 .map_err(|e| CliError::Failed(format!("{}: {e}", control.name())))?;
-            if changes.is_empty() {
+            let actions = control
+                .converge(&host, baseline, true)
+                .map_err(|e| CliError::Failed(format!("{}: {e}", control.name())))?;
+            if changes.is_empty() && actions.is_empty() {
                 println!("== {}: nothing to change", control.name());
                 continue;
             }
             println!("== {}", control.name());
-            for change in changes {
+            for change in &changes {
                 if let Some((before, after)) = change.mode {
                     let before = before.map_or("absent".into(), |m| format!("{m:04o}"));
                     println!("mode of {}: {before} -> {after:04o}", change.path);
                 }
                 print!("{}", change.diff);
             }
-            for step in control.steps(&host) {
-                println!("then {step}");
+            if !changes.is_empty() {
+                for step in control.steps(&host) {
+                    println!("then {step}");
+                }
+            }
+            for action in actions {
+                println!("then {action}");
             }
         }
         return Ok(());

@@ -38,6 +38,13 @@ pub struct Baseline {
     /// Addresses or networks fail2ban never bans, besides loopback (the operator's
     /// office, the fleet controller): `203.0.113.7`, `198.51.100.0/24`, `2001:db8::/32`.
     pub fail2ban_ignore: Vec<String>,
+    /// Groups whose members may log in over SSH (`AllowGroups`), on top of `ssh_users`:
+    /// when set, an account must be listed in `ssh_users` AND be in one of these groups.
+    pub ssh_allow_groups: Vec<String>,
+    /// The account `outpost serve` runs as: no login shell, home `/var/lib/<name>`.
+    pub service_user: String,
+    /// The account agent workloads run as, apart from the daemon: no login shell either.
+    pub agent_user: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -63,6 +70,9 @@ impl Default for Baseline {
             firewall_allow: Vec::new(),
             fail2ban_outpost_log: String::new(),
             fail2ban_ignore: Vec::new(),
+            ssh_allow_groups: Vec::new(),
+            service_user: "outpost".into(),
+            agent_user: "outpost-agent".into(),
         }
     }
 }

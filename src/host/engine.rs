@@ -92,7 +92,7 @@ pub fn apply(
         }
     }
     if written.is_empty() {
-        return Ok(Vec::new());
+        return control.converge(host, baseline, false);
     }
     if let Err(e) = control.validate(host, baseline) {
         return Err(roll_back(host, &written, e));
@@ -107,10 +107,12 @@ pub fn apply(
         }
         return Err(error);
     }
-    Ok(written
+    let mut changed: Vec<String> = written
         .iter()
         .map(|p| format!("/{}", p.path.display()))
-        .collect())
+        .collect();
+    changed.extend(control.converge(host, baseline, false)?);
+    Ok(changed)
 }
 
 /// Restores every written file; the error says the rollback happened (or did not).

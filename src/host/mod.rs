@@ -8,6 +8,7 @@
 //! Everything acts below a root directory ([`Host::root`]): `/` on a real server, a
 //! scratch tree in tests and image builds, where nothing is ever activated.
 
+pub mod accounts;
 pub mod baseline;
 pub mod docker;
 pub mod engine;
@@ -17,11 +18,13 @@ pub mod listeners;
 pub mod postgres;
 pub mod report;
 pub mod runner;
+pub mod sshd;
 pub mod status;
 pub mod sysctl;
 pub mod ufw;
 pub mod ufw_rules;
 pub mod upgrades;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 
@@ -140,14 +143,29 @@ pub trait Control: Send + Sync {
     fn preflight(&self, _host: &Host, _baseline: &Baseline) -> Result<(), HostError> {
         Ok(())
     }
+
+    /// Changes that are not file contents (accounts, ownership, directory modes), in
+    /// words: the ones `--apply` would make now, for `--plan` when `dry_run`, else the
+    /// ones it made. Runs after the files are written, validated and activated; not
+    /// rolled back (what it changes is repaired, never made looser).
+    fn converge(
+        &self,
+        _host: &Host,
+        _baseline: &Baseline,
+        _dry_run: bool,
+    ) -> Result<Vec<String>, HostError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Every control, in the order they are applied.
 pub fn controls() -> Vec<Box<dyn Control>> {
     vec![
         Box::new(sysctl::Sysctl),
+        Box::new(users::Users),
         Box::new(ufw::Ufw),
         Box::new(fail2ban::Fail2ban),
+        Box::new(sshd::Sshd),
         Box::new(upgrades::Upgrades),
         Box::new(postgres::Postgres),
         Box::new(docker::Docker),

@@ -4,6 +4,8 @@
 pub mod app;
 pub mod browser;
 pub mod canary;
+pub mod daemon;
+pub mod host_root;
 pub mod logs;
 pub mod netns;
 pub mod pg;

@@ -82,7 +82,8 @@ ensure_postgres_binaries() {
 ensure_host_tools() {
     local missing=()
     mapfile -t missing < <(missing_packages openssh-server openssh-client fail2ban \
-        python3-systemd ufw iptables unattended-upgrades shellcheck systemd python3-yaml)
+        python3-systemd ufw iptables unattended-upgrades shellcheck systemd python3-yaml \
+        iproute2 python3 util-linux)
     [ "${#missing[@]}" -eq 0 ] && return 0
     command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
     local guard=/usr/sbin/policy-rc.d ours="" status=0

@@ -176,4 +176,40 @@ mod tests {
         assert_eq!(report.drift.len(), 1);
         assert_eq!(report.drift[0].key.as_deref(), Some("kernel.kptr_restrict"));
     }
+
+    /// The validator refuses a key this kernel lacks; the apply is then undone and the
+    /// file the operator had is back, byte for byte.
+    #[test]
+    fn a_refused_file_is_rolled_back() {
+        struct Typo;
+        impl Control for Typo {
+            fn name(&self) -> &'static str {
+                "sysctl"
+            }
+            fn desired(&self, host: &Host, b: &Baseline) -> Result<Vec<ManagedFile>, HostError> {
+                let mut file = Sysctl::file(host, b)?;
+                file.contents.push_str("net.ipv4.tcp_syncookiez = 1\n");
+                Ok(vec![file])
+            }
+            fn validate(&self, host: &Host, b: &Baseline) -> Result<(), HostError> {
+                Sysctl.validate(host, b)
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path(), Box::new(SystemRunner));
+        let path = dir.path().join(FILE);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "kernel.kptr_restrict = 1\n").unwrap();
+        let err = engine::apply(&host, &Typo, &Baseline::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("tcp_syncookiez"), "{message}");
+        assert!(
+            message.contains("previous files were restored"),
+            "{message}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "kernel.kptr_restrict = 1\n"
+        );
+    }
 }

@@ -57,12 +57,18 @@ impl Runner for SystemRunner {
                     _ => e.to_string(),
                 },
             })?;
-        Ok(CommandOutput {
+        Ok(out.into())
+    }
+}
+
+impl From<std::process::Output> for CommandOutput {
+    fn from(out: std::process::Output) -> Self {
+        Self {
             success: out.status.success(),
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        }
     }
 }
 

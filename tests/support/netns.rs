@@ -265,12 +265,7 @@ impl Runner for NetnsRunner {
                 command: format!("{program} {}", args.join(" ")),
                 detail: e.to_string(),
             })?;
-        Ok(CommandOutput {
-            success: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(out.into())
     }
 }
 

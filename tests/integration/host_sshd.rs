@@ -347,6 +347,11 @@ fn a_real_sshd_with_the_generated_config_refuses_passwords_and_takes_the_key() {
             &port.to_string(),
             "-o",
             "ListenAddress=127.0.0.1",
+            // The checkout (and so the scratch tree) may sit below a world-writable
+            // directory such as /tmp, which StrictModes refuses for key files; what
+            // this test asserts is which authentication methods the config allows.
+            "-o",
+            "StrictModes=no",
             "-o",
         ])
         .arg(format!("PidFile={}", f.root.join("sshd.pid").display()));

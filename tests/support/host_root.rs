@@ -2,8 +2,9 @@
 //! seeded with what a fresh Debian 12 has (accounts, sshd's main config, host keys),
 //! so a control acts on it exactly as on a server and never on this machine.
 //!
-//! The trees live under Cargo's target tmp dir, not /tmp: sshd's StrictModes refuses
-//! key files below a world-writable directory.
+//! The trees live under Cargo's target tmp dir rather than /tmp, so that sshd's
+//! StrictModes (which refuses key files below a world-writable directory) holds
+//! wherever the checkout itself is not below one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

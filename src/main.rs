@@ -81,7 +81,7 @@ enum Command {
         #[arg(long)]
         include_secrets: bool,
         /// The directory of pg_dump [default: the newest /usr/lib/postgresql/N/bin].
-        #[arg(long, env = "OUTPOST_PG_BIN", value_name = "DIR")]
+        #[arg(long, value_name = "DIR")]
         pg_bin: Option<PathBuf>,
     },
     /// Inspect the configuration.

@@ -83,7 +83,10 @@ pub fn run(
         _ => Path::new("."),
     };
     if !parent.is_dir() {
-        return Err(out_err(std::io::ErrorKind::NotFound.into()));
+        return Err(out_err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no directory {}", parent.display()),
+        )));
     }
     let partial = tempfile::Builder::new()
         .prefix(".outpost-export-")

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod export;
 pub mod host;
 pub mod identity;
 pub mod keyfile;

@@ -70,6 +70,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write everything this server holds for the client to one tarball: the database
+    /// (SQL and pg_dump custom format), a Markdown summary, files and a SHA-256 manifest.
+    Export {
+        #[arg(long, env = "OUTPOST_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, value_name = "FILE.tar")]
+        out: PathBuf,
+        /// Also write every stored credential's value in clear (root only; audited).
+        #[arg(long)]
+        include_secrets: bool,
+        /// The directory of pg_dump [default: the newest /usr/lib/postgresql/N/bin].
+        #[arg(long, value_name = "DIR")]
+        pg_bin: Option<PathBuf>,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -192,6 +206,12 @@ fn main() -> ExitCode {
             KeysCommand::Rewrap => cli::keys::rewrap(config.as_deref()),
             KeysCommand::Status => cli::keys::status(config.as_deref()),
         },
+        Command::Export {
+            config,
+            out,
+            include_secrets,
+            pg_bin,
+        } => cli::export::run(config.as_deref(), &out, include_secrets, pg_bin.as_deref()),
         Command::Config {
             config,
             command: ConfigCommand::Check,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod config_check;
+pub mod export;
 pub mod harden;
 mod host_record;
 pub mod keys;

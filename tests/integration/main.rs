@@ -13,6 +13,7 @@ mod audit_writer;
 mod cli;
 mod credentials;
 mod email;
+mod export;
 mod harden;
 mod host_fail2ban;
 mod host_sshd;

@@ -1,5 +1,6 @@
 //! The backup file format: compressed, encrypted, authenticated streams and their manifest.
 
+pub mod header;
 pub mod key;
 pub mod manifest;
 pub mod pipeline;

@@ -671,8 +671,11 @@ fn entries_are_streamed_as_json_lines_when_they_enter_the_log() {
 
 #[test]
 fn a_compaction_archives_old_entries_and_the_log_still_verifies() {
+    // Retention is 3 s: the first six are older than that at compaction, and the three
+    // recorded after the pause are younger, with seconds to spare on a busy machine.
+    let retention = std::time::Duration::from_secs(3);
     let logged = Logged::with_entries(6);
-    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    std::thread::sleep(retention + std::time::Duration::from_millis(1_000));
     {
         let mut conn = logged.db.conn();
         for _ in 0..3 {
@@ -691,7 +694,7 @@ fn a_compaction_archives_old_entries_and_the_log_still_verifies() {
         &logged.signer,
         "test.example/audit",
         &logged.checkpoint_file(),
-        std::time::Duration::from_secs(1),
+        retention,
         &archive,
     )
     .unwrap()

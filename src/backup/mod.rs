@@ -1,0 +1,10 @@
+//! The backup file format: compressed, encrypted, authenticated streams and their manifest.
+
+pub mod header;
+pub mod key;
+pub mod manifest;
+pub mod pipeline;
+pub mod stream;
+
+#[cfg(test)]
+mod stream_tests;

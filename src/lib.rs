@@ -2,6 +2,7 @@
 //! README for how the modules fit together.
 
 pub mod audit;
+pub mod backup_target;
 pub mod cli;
 pub mod config;
 pub mod credentials;

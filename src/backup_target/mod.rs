@@ -60,12 +60,11 @@ pub enum TargetError {
         #[source]
         source: io::Error,
     },
-    #[error("S3 {op} {name} failed: {source}")]
+    #[error("S3 {op} {name} failed: {cause}")]
     S3 {
         op: &'static str,
         name: String,
-        #[source]
-        source: Box<object_store::Error>,
+        cause: String,
     },
     #[error("S3 target configuration: {0}")]
     S3Config(String),

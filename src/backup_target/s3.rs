@@ -74,11 +74,21 @@ impl S3Config {
     }
 }
 
-#[derive(Debug)]
 pub struct S3 {
     store: Arc<dyn ObjectStore>,
     runtime: Arc<tokio::runtime::Runtime>,
     bucket: String,
+    prefix: String,
+}
+
+/// By hand: the client's own `Debug` prints the access key id.
+impl std::fmt::Debug for S3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl S3 {
@@ -124,6 +134,7 @@ impl S3 {
             store,
             runtime: Arc::new(runtime),
             bucket: config.bucket.clone(),
+            prefix: prefix.to_owned(),
         })
     }
 
@@ -133,7 +144,7 @@ impl S3 {
             source => TargetError::S3 {
                 op,
                 name: format!("s3://{}/{name}", self.bucket),
-                source: Box::new(source),
+                cause: root_cause(&source),
             },
         }
     }
@@ -189,6 +200,17 @@ impl S3 {
             }
         }
     }
+}
+
+/// object_store nests the same request error several levels deep, each level
+/// repeating the one below; the innermost says what actually went wrong (connection
+/// refused, 403 with the store's message, timeout).
+fn root_cause(error: &object_store::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 enum PutError {

@@ -10,6 +10,7 @@ mod api_keys;
 mod audit_crash;
 mod audit_log;
 mod audit_writer;
+mod backup_target;
 mod cli;
 mod credentials;
 mod email;

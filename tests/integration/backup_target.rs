@@ -309,3 +309,22 @@ fn s3_silent_endpoint_times_out() {
     assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
     assert!(err.to_string().starts_with("S3 list"), "{err}");
 }
+
+/// The way the server uses it: from a blocking-pool thread of the app's runtime (the
+/// target's own runtime must not clash with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_target_works_from_spawn_blocking() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = s3_config(format!("http://127.0.0.1:{port}"));
+    let result = tokio::task::spawn_blocking(move || {
+        let target = S3::new(&config).unwrap();
+        target.list("").map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await
+    .expect("no panic on the blocking thread");
+    assert!(result.unwrap_err().contains("Connection refused"));
+}

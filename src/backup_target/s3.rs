@@ -93,9 +93,7 @@ impl std::fmt::Debug for S3 {
 
 impl S3 {
     pub fn new(config: &S3Config) -> Result<Self> {
-        // reqwest is built without a crypto provider so that ring stays the tree's only
-        // one; an Err means one is installed already, which is what we need.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let client = ClientOptions::new()
             .with_allow_http(config.allow_http)
             .with_connect_timeout(config.connect_timeout)
@@ -200,6 +198,13 @@ impl S3 {
             }
         }
     }
+}
+
+/// reqwest is built without a crypto provider so that ring stays the tree's only one;
+/// every reqwest client in the process (the tests' too) needs it installed first.
+pub fn install_tls_provider() {
+    // An Err means one is installed already, which is all that is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// object_store nests the same request error several levels deep, each level

@@ -98,6 +98,20 @@ ensure_host_tools() {
     return "$status"
 }
 
+# The moto S3 server (from PyPI) the backup-target tests store objects in, in a venv
+# of its own: Debian's system Python refuses pip installs (PEP 668).
+ensure_moto() {
+    command -v moto_server >/dev/null && return 0
+    local venv="${XDG_DATA_HOME:-$HOME/.local/share}/outpost-test/moto-venv"
+    if [ ! -x "$venv/bin/moto_server" ]; then
+        python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3 python3-venv
+        say "Installing the moto S3 test server from PyPI into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q 'moto[server]'
+    fi
+    export PATH="$venv/bin:$PATH"
+}
+
 # A system account for a service: no login shell, its own group, a home of its own
 # (mode 0750) without the skeleton files of a person's account.
 ensure_system_user() {

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod backup_target;
 pub mod cli;
 pub mod config;
 pub mod credentials;

@@ -17,6 +17,8 @@ ensure_postgres_binaries
 # sshd, fail2ban, ufw, unattended-upgrades, systemd-analyze, shellcheck: the host
 # hardening tests run the real tools (never the machine's own services).
 ensure_host_tools
+# A real S3 API (moto) for the backup-target tests.
+ensure_moto
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -51,6 +51,8 @@ fn binary_name() -> String {
 pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // reqwest's TLS comes without a crypto provider (see backup_target::s3).
+        outpost::backup_target::s3::install_tls_provider();
         let Some(dir) = dir() else { return };
         let path = dir.join(format!("{}-{}.log", binary_name(), std::process::id()));
         telemetry::init_to(

@@ -9,6 +9,7 @@ pub mod host_root;
 pub mod logs;
 pub mod netns;
 pub mod pg;
+pub mod s3;
 pub mod smtp;
 pub mod tools;
 pub mod totp_device;

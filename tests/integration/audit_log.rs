@@ -443,15 +443,7 @@ async fn the_viewer_filters_entries_and_shows_the_signed_state() {
     // An API key with audit.view reads the same, as JSON.
     let key = app.api_key(owner.id, &[outpost::identity::Capability::AuditView]);
     let client = reqwest::Client::new();
-    let body: serde_json::Value = client
-        .get(app.url("/api/v1/audit?action=session."))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = app.api_json("/api/v1/audit?action=session.", &key).await;
     let entries = body["entries"].as_array().unwrap();
     assert!(
         !entries.is_empty()

@@ -66,15 +66,7 @@ async fn a_run_is_recorded_audited_and_shown_on_the_overview() {
     );
 
     let key = app.api_key(owner.id, &[Capability::DashboardView]);
-    let host: serde_json::Value = reqwest::Client::new()
-        .get(app.url("/api/v1/host"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let host: serde_json::Value = app.api_json("/api/v1/host", &key).await;
     assert_eq!(host[0]["control"], "sysctl");
     assert_eq!(host[0]["status"], "drift");
     assert_eq!(host[0]["drift"][0]["key"], "kernel.kptr_restrict");

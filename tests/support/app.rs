@@ -212,6 +212,19 @@ impl TestApp {
     }
 
     /// A fresh API key for the member, with the given capabilities.
+    /// `GET path` with an API key, parsed as JSON (the API's answer, whatever its status).
+    pub async fn api_json(&self, path: &str, key: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn api_key(&self, member: Uuid, capabilities: &[Capability]) -> String {
         create_api_key(&self.db, member, capabilities)
     }

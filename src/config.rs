@@ -50,11 +50,14 @@ pub struct Config {
     /// archive them.
     #[serde(with = "human_duration")]
     pub audit_retention: Duration,
+    /// Outpost's own files: backups (unless a target says otherwise), exports.
+    pub data_dir: PathBuf,
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub smtp: SmtpConfig,
     /// The host baseline `outpost harden` applies and checks.
     pub harden: crate::host::Baseline,
+    pub backup: crate::backup::settings::BackupSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -143,10 +146,12 @@ impl Default for Config {
             audit_checkpoint_file: PathBuf::from("/var/lib/outpost/audit-checkpoints.log"),
             audit_stream_file: None,
             audit_retention: Duration::from_secs(7 * 365 * 86_400 + 2 * 86_400),
+            data_dir: PathBuf::from("/var/lib/outpost"),
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             smtp: SmtpConfig::default(),
             harden: crate::host::Baseline::default(),
+            backup: crate::backup::settings::BackupSettings::default(),
         }
     }
 }
@@ -242,6 +247,9 @@ impl Config {
                 "smtp.password_credential",
                 "set either smtp.password or smtp.password_credential, not both",
             );
+        }
+        if let Some((key, why)) = self.backup.problem() {
+            return fail(&key, &why);
         }
         if self.session.idle_timeout.is_zero() {
             return fail("session.idle_timeout", "must be longer than zero");

@@ -3,8 +3,12 @@
 use std::fmt;
 
 use hkdf::Hkdf;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
+
+use crate::vault::keyring::Keyring;
+
+const INFO_SERVER_KEY: &[u8] = b"outpost backup key v1: from the keyring root";
 
 /// Longest key id the file header can carry; ids are names, not data.
 pub const MAX_KEY_ID_LEN: usize = 64;
@@ -37,6 +41,23 @@ impl BackupKey {
         let mut material = Zeroizing::new([0u8; 32]);
         getrandom::fill(material.as_mut()).expect("the OS random source is available");
         Self::new(id, material)
+    }
+
+    /// This server's backup key, derived from the vault keyring's root (the secret that
+    /// never rotates, so every backup ever taken stays readable). Whoever holds a copy
+    /// of the keyring can decrypt this server's backups and nothing else can: keep one
+    /// off the server.
+    pub fn from_keyring(ring: &Keyring) -> Self {
+        let mut material = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(None, ring.audit_root())
+            .expand(INFO_SERVER_KEY, material.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let digest = Sha256::new()
+            .chain_update(b"outpost backup key id v1")
+            .chain_update(material.as_ref())
+            .finalize();
+        let id = format!("vault-{}", super::pipeline::hex(&digest[..6]));
+        Self::new(id, material).expect("the derived id is printable ASCII")
     }
 
     pub fn id(&self) -> &str {

@@ -4,6 +4,8 @@ pub mod header;
 pub mod key;
 pub mod manifest;
 pub mod pipeline;
+pub mod schedule;
+pub mod settings;
 pub mod stream;
 
 #[cfg(test)]

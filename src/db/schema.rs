@@ -118,6 +118,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alerts (id) {
+        id -> Int8,
+        key -> Text,
+        severity -> Text,
+        summary -> Text,
+        detail -> Text,
+        raised_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        occurrences -> Int4,
+        notified_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    backup_drills (id) {
+        id -> Int8,
+        backup_id -> Uuid,
+        target -> Text,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        outcome -> Text,
+        detail -> Jsonb,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    backup_runs (id) {
+        id -> Uuid,
+        target -> Text,
+        trigger -> Text,
+        catch_up -> Bool,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        outcome -> Text,
+        stored_bytes -> Nullable<Int8>,
+        plaintext_bytes -> Nullable<Int8>,
+        error -> Nullable<Text>,
+        manifest -> Nullable<Jsonb>,
+        pruned_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(setup_links -> users (user_id));
 
@@ -236,12 +281,15 @@ diesel::joinable!(totp_credentials -> users (user_id));
 diesel::joinable!(audit_leaves -> audit_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    alerts,
     api_keys,
     audit_checkpoints,
     audit_compactions,
     audit_events,
     audit_leaves,
     audit_verifications,
+    backup_drills,
+    backup_runs,
     host_checks,
     invitations,
     login_throttle,

@@ -268,7 +268,9 @@ impl Keyring {
         Ok(Self { audit_root, keks })
     }
 
-    fn render(&self) -> Zeroizing<String> {
+    /// The keyring in its file form: what a backup carries so values sealed under a KEK
+    /// retired since can still be opened after a restore.
+    pub fn render(&self) -> Zeroizing<String> {
         let mut text = Zeroizing::new(format!(
             "# Outpost vault keyring. Owner-only; written by `outpost keys init` and \
              `outpost keys rotate`, never by hand.\n{HEADER}\naudit {}\n",

@@ -1,0 +1,3 @@
+DROP TABLE alerts;
+DROP TABLE backup_drills;
+DROP TABLE backup_runs;

@@ -27,7 +27,7 @@ impl Backups<'_> {
         self.drill_locked(&mut lock, target_name, id, actor, observer)
     }
 
-    pub(super) fn drill_locked(
+    pub fn drill_locked(
         &self,
         _lock: &mut Lock,
         target_name: &str,

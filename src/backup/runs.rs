@@ -143,7 +143,7 @@ impl<'a> Backups<'a> {
         self.run_locked(&mut lock, target_name, trigger, catch_up, actor, observer)
     }
 
-    pub(super) fn run_locked(
+    pub fn run_locked(
         &self,
         lock: &mut Lock,
         target_name: &str,

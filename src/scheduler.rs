@@ -1,7 +1,7 @@
 //! Periodic work inside `outpost serve`: signed audit checkpoints every five minutes,
 //! an hourly verification of the whole log, hourly purges of expired sessions and
 //! forgotten sign-in failures, and a daily check that the vault key is not due for
-//! rotation. Jobs run the
+//! rotation, and the backup schedules (see `backup::scheduled`). Jobs run the
 //! blocking database work on the blocking pool and log their outcome; a failing run is
 //! logged loudly and retried at the next tick.
 
@@ -15,6 +15,8 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use crate::audit::checkpoint::Signer;
 use crate::audit::{context, log, query};
+use crate::backup::runs::Trigger;
+use crate::backup::scheduled::Scheduled;
 use crate::db::Db;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
@@ -40,6 +42,8 @@ pub struct Periodic {
     pub vault_rotation_interval: Duration,
     pub mailer: Arc<Mailer>,
     pub server_name: String,
+    /// Scheduled backups; `None` where the caller runs none (tests of other jobs).
+    pub backups: Option<Scheduled>,
 }
 
 impl Periodic {
@@ -178,9 +182,27 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
         Box::pin(async move { p.remind_key_rotation().await })
     })
     .await?;
+    if let Some(backups) = &periodic.backups {
+        for trigger in Trigger::SCHEDULED {
+            let cron = trigger.cron(&backups.config).trim().to_owned();
+            if cron.is_empty() {
+                continue;
+            }
+            let backups = backups.clone();
+            let job = Job::new_async(cron.as_str(), move |_, _| {
+                let backups = backups.clone();
+                Box::pin(async move { backups.run(trigger, false).await })
+            })?;
+            scheduler.add(job).await?;
+        }
+    }
     scheduler.start().await?;
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
     periodic.checkpoint().await;
     periodic.remind_key_rotation().await;
+    if let Some(backups) = periodic.backups.clone() {
+        // In the background: a catch-up backup must not hold up serving.
+        tokio::spawn(async move { backups.start().await });
+    }
     Ok(scheduler)
 }

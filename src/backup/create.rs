@@ -75,7 +75,7 @@ pub fn create(
     observer.stage("dumping the database");
     let snapshot = tables::begin_snapshot(conn)?;
     let dumped = (|| {
-        let stats = tables::collect(conn)?;
+        let stats = tables::collect(conn, key)?;
         let server_version = server_version(conn)?;
         let child = dump_command(&pg_dump, source.database_url, &snapshot).spawn()?;
         let output = ChildOutput::new(child, "pg_dump")?;

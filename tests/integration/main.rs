@@ -10,6 +10,8 @@ mod api_keys;
 mod audit_crash;
 mod audit_log;
 mod audit_writer;
+mod backup_failures;
+mod backup_runs;
 mod backup_stream;
 mod backup_target;
 mod cli;

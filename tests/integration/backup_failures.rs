@@ -303,7 +303,7 @@ fn retention_keeps_exactly_the_gfs_set() {
     // One whose manifest does not authenticate: never pruned.
     let stranger = fake_backup(&*target, &BackupKey::generate(key.id()).unwrap(), start);
     let plan = backups.prune("local", false, Actor::Cli).unwrap();
-    assert_eq!(plan.unreadable, [stranger.clone()]);
+    assert_eq!(plan.unreadable, std::slice::from_ref(&stranger));
 
     let mut expected: Vec<String> = Vec::new();
     let newest = start + time::Duration::hours(12 * 199);

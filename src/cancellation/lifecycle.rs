@@ -31,6 +31,9 @@ pub enum LifecycleError {
     Db(#[from] diesel::result::Error),
     #[error(transparent)]
     Destroy(#[from] destroy::DestroyError),
+    /// No connection to run the check on (the scheduler's pool).
+    #[error(transparent)]
+    Pool(#[from] crate::db::DbError),
 }
 
 pub fn check(

@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use crate::audit::checkpoint::Signer;
+use crate::audit::{context, log, query};
 use crate::cancellation::lifecycle::{self, Step};
 use crate::config::Config;
-use crate::export::store;
-use crate::audit::{context, log, query};
 use crate::db::Db;
+use crate::export::store;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 use crate::identity::user;

@@ -42,17 +42,29 @@ pub const DESTROYED_TABLES: &[&str] = &[
 /// Tables kept, and why. Every table is in one list or the other (a test checks it
 /// against the database), so a new table has to be classified before it ships.
 pub const KEPT_TABLES: &[(&str, &str)] = &[
-    ("audit_events", "the audit log keeps the record of the destruction"),
+    (
+        "audit_events",
+        "the audit log keeps the record of the destruction",
+    ),
     ("audit_leaves", "the audit log's Merkle tree"),
     ("audit_checkpoints", "the audit log's signed checkpoints"),
-    ("audit_verifications", "the audit log's verification results"),
+    (
+        "audit_verifications",
+        "the audit log's verification results",
+    ),
     ("audit_compactions", "the audit log's signed compactions"),
-    ("vault_keks", "fingerprints of the server's keys: no client data"),
+    (
+        "vault_keks",
+        "fingerprints of the server's keys: no client data",
+    ),
     (
         "org_policy",
         "which roles need two-factor sign-in: a setting, whose author is cleared with the users",
     ),
-    ("cancellations", "the record that the service ended, and when"),
+    (
+        "cancellations",
+        "the record that the service ended, and when",
+    ),
     ("__diesel_schema_migrations", "the schema version"),
 ];
 
@@ -114,8 +126,8 @@ pub fn destroy(
         .execute(conn)?;
         let mut rows = BTreeMap::new();
         for table in DESTROYED_TABLES {
-            let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-                .get_result(conn)?;
+            let count: Count =
+                diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result(conn)?;
             rows.insert(*table, count.n);
         }
         let report = Report {

@@ -84,12 +84,15 @@ pub fn run(path: Option<&Path>, action: Action<'_>) -> Result<(), CliError> {
                 }
             }
         }
-        Action::Status => match cancellation::in_force(&mut conn).map_err(|e| CliError::Failed(e.to_string()))? {
-            None => println!("no cancellation is scheduled"),
-            Some(c) => print_status(&mut conn, &c, now)?,
-        },
+        Action::Status => {
+            match cancellation::in_force(&mut conn).map_err(|e| CliError::Failed(e.to_string()))? {
+                None => println!("no cancellation is scheduled"),
+                Some(c) => print_status(&mut conn, &c, now)?,
+            }
+        }
         Action::Revoke => {
-            let revoked = cancellation::revoke(&mut conn, now, Actor::Cli, &client).map_err(failed)?;
+            let revoked =
+                cancellation::revoke(&mut conn, now, Actor::Cli, &client).map_err(failed)?;
             println!(
                 "cancellation for {} revoked: nothing will be destroyed",
                 day(revoked.effective_at)

@@ -367,9 +367,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound,
-            StoreError::NotReady(status) => AppError::Conflict(format!(
-                "This export cannot be downloaded: it is {status}."
-            )),
+            StoreError::NotReady(status) => {
+                AppError::Conflict(format!("This export cannot be downloaded: it is {status}."))
+            }
             StoreError::Expired => AppError::Gone(
                 "This export expired and its file was removed. Prepare a new one.".into(),
             ),

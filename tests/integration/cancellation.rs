@@ -124,7 +124,11 @@ impl Fixture {
         audit_events::table
             .filter(audit_events::action.eq(action))
             .order(audit_events::id.asc())
-            .select((audit_events::actor, audit_events::outcome, audit_events::details))
+            .select((
+                audit_events::actor,
+                audit_events::outcome,
+                audit_events::details,
+            ))
             .load(&mut self.db.conn())
             .unwrap()
     }
@@ -156,10 +160,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn cancel_refuses_bad_dates_in_one_line_and_schedules_shows_and_revokes() {
     let f = fixture();
-    for bad in ["next tuesday", "2026-13-01", "2020-01-01", "2020-01-01T00:00:00Z"] {
+    for bad in [
+        "next tuesday",
+        "2026-13-01",
+        "2020-01-01",
+        "2020-01-01T00:00:00Z",
+    ] {
         let out = f.cli(&["cancel", "--at", bad]);
         let stderr = one_line_error(&out, 2);
-        assert!(stderr.contains("--at") || stderr.contains("future"), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("--at") || stderr.contains("future"),
+            "{bad}: {stderr}"
+        );
     }
     assert!(f.entries(cancellation::SCHEDULED).is_empty());
 
@@ -179,7 +191,10 @@ fn cancel_refuses_bad_dates_in_one_line_and_schedules_shows_and_revokes() {
 
     let status = stdout(&f.cli(&["cancel", "--status"]));
     assert!(status.contains("cancellation: scheduled"), "{status}");
-    assert!(status.contains(&format!("window ends:  {closes} 00:00 UTC")), "{status}");
+    assert!(
+        status.contains(&format!("window ends:  {closes} 00:00 UTC")),
+        "{status}"
+    );
     assert!(status.contains("not prepared yet"), "{status}");
 
     let again = f.cli(&["cancel", "--at", &date.to_string()]);
@@ -249,7 +264,10 @@ fn the_lifecycle_exports_at_the_date_and_destroys_the_data_when_the_window_close
     assert_eq!(export.requested_by, None);
     assert!(!export.include_secrets);
     assert_eq!(export.expires_at, closes);
-    assert!(matches!(f.check(at + Duration::hours(1)), Step::Nothing), "prepared once");
+    assert!(
+        matches!(f.check(at + Duration::hours(1)), Step::Nothing),
+        "prepared once"
+    );
     let exported = f.entries("data.exported");
     assert_eq!(exported.len(), 1);
     assert_eq!(exported[0].0, "system");
@@ -317,7 +335,11 @@ fn the_lifecycle_exports_at_the_date_and_destroys_the_data_when_the_window_close
     assert!(store::list(&mut f.db.conn()).unwrap().is_empty());
     assert!(!file.exists());
     assert!(!backup.exists());
-    assert!(files_under(f.data.path()).is_empty(), "{:?}", files_under(f.data.path()));
+    assert!(
+        files_under(f.data.path()).is_empty(),
+        "{:?}",
+        files_under(f.data.path())
+    );
 
     // The destruction is in the log, with its counts; the earlier entries are kept.
     let destroyed = f.entries(cancellation::destroy::DESTROYED);
@@ -406,5 +428,8 @@ async fn owners_see_the_cancellation_dates_and_others_do_not() {
     assert!(!html.contains("The service ends on"));
     let key = app.api_key(owner.id, &[Capability::DataExport]);
     let listed = app.api_json("/api/v1/exports", &key).await;
-    assert!(listed["cancellation"]["window_closes_at"].is_string(), "{listed}");
+    assert!(
+        listed["cancellation"]["window_closes_at"].is_string(),
+        "{listed}"
+    );
 }

@@ -72,7 +72,11 @@ fn verified(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     let manifest: Value = serde_json::from_slice(manifest).unwrap();
     let by_path: BTreeMap<String, Vec<u8>> = members.into_iter().collect();
     let listed = manifest["files"].as_array().unwrap();
-    assert_eq!(listed.len(), by_path.len() - 1, "every other member is listed");
+    assert_eq!(
+        listed.len(),
+        by_path.len() - 1,
+        "every other member is listed"
+    );
     for entry in listed {
         let bytes = &by_path[entry["path"].as_str().unwrap()];
         assert_eq!(entry["size"].as_u64().unwrap(), bytes.len() as u64);
@@ -116,7 +120,10 @@ async fn an_owner_prepares_an_export_on_the_dashboard_and_downloads_it() {
     let owner = app.owner("owner@example.com").await;
     let secret = store_canary(&app, owner.id);
     let overview = page(&owner.browser, "/").await;
-    assert!(overview.contains(r#"href="/export""#), "the nav links the page");
+    assert!(
+        overview.contains(r#"href="/export""#),
+        "the nav links the page"
+    );
     let listed = page(&owner.browser, "/export").await;
     assert!(listed.contains("No exports yet."));
 
@@ -135,7 +142,10 @@ async fn an_owner_prepares_an_export_on_the_dashboard_and_downloads_it() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&file), 0o600);
-    assert_eq!(std::fs::metadata(&file).unwrap().len() as i64, record.bytes.unwrap());
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len() as i64,
+        record.bytes.unwrap()
+    );
 
     let listed = page(&owner.browser, "/export").await;
     let link = format!("/export/{}/download", record.id);
@@ -185,8 +195,15 @@ async fn admins_and_viewers_cannot_see_prepare_or_download_exports() {
     ] {
         let member = app.member(email, role).await;
         let overview = page(&member.browser, "/").await;
-        assert!(!overview.contains(r#"href="/export""#), "{role:?} sees no link");
-        assert_eq!(member.browser.get("/export").await.status(), 403, "{role:?}");
+        assert!(
+            !overview.contains(r#"href="/export""#),
+            "{role:?} sees no link"
+        );
+        assert_eq!(
+            member.browser.get("/export").await.status(),
+            403,
+            "{role:?}"
+        );
         assert_eq!(member.browser.get(&link).await.status(), 403, "{role:?}");
         // The CSRF token of a page they may see: the refusal is the capability's.
         let posted = member.browser.submit("/", "/export", &[]).await;
@@ -198,7 +215,10 @@ async fn admins_and_viewers_cannot_see_prepare_or_download_exports() {
         );
     }
     assert_eq!(exports(&app).len(), 1, "nobody else prepared one");
-    assert_eq!(audited(&app, "data.export_downloaded"), Vec::<String>::new());
+    assert_eq!(
+        audited(&app, "data.export_downloaded"),
+        Vec::<String>::new()
+    );
     assert!(audited(&app, "access.denied").len() >= 6);
 }
 
@@ -214,16 +234,28 @@ async fn stored_values_need_the_password_or_a_code_and_refusals_are_audited() {
         .await;
     assert_eq!(bare.status(), 200);
     let html = bare.text().await.unwrap();
-    assert!(html.contains("Enter your password or a two-factor code"), "{html}");
+    assert!(
+        html.contains("Enter your password or a two-factor code"),
+        "{html}"
+    );
     let wrong = owner
         .browser
         .submit(
             "/export",
             "/export",
-            &[("include_secrets", "on"), ("password", "not my password at all")],
+            &[
+                ("include_secrets", "on"),
+                ("password", "not my password at all"),
+            ],
         )
         .await;
-    assert!(wrong.text().await.unwrap().contains("The password is wrong."));
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("The password is wrong.")
+    );
     assert!(exports(&app).is_empty(), "nothing prepared");
     assert_eq!(audited(&app, "data.exported"), vec!["denied", "denied"]);
 
@@ -287,9 +319,15 @@ async fn the_api_prepares_lists_and_downloads_with_a_fresh_code_for_values() {
 
     let refused = api.create(json!({ "include_secrets": true })).await;
     assert_eq!(refused.status(), 403);
-    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = refused.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("`code`"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`code`"),
+        "{problem}"
+    );
     let wrong = api
         .create(json!({ "include_secrets": true, "code": "000000" }))
         .await;
@@ -317,7 +355,11 @@ async fn the_api_prepares_lists_and_downloads_with_a_fresh_code_for_values() {
     assert_eq!(listed["exports"].as_array().unwrap().len(), 1);
     assert_eq!(listed["cancellation"], Value::Null);
 
-    let response = api.request(reqwest::Method::GET, &download).send().await.unwrap();
+    let response = api
+        .request(reqwest::Method::GET, &download)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-tar");
     let members = verified(&response.bytes().await.unwrap());
@@ -335,8 +377,16 @@ async fn the_api_prepares_lists_and_downloads_with_a_fresh_code_for_values() {
     assert_eq!(refused.status(), 403);
     let problem: Value = refused.json().await.unwrap();
     assert!(problem["detail"].as_str().unwrap().contains("data.export"));
-    let listed = other.request(reqwest::Method::GET, "/api/v1/exports").send().await.unwrap();
+    let listed = other
+        .request(reqwest::Method::GET, "/api/v1/exports")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.status(), 403);
-    let fetched = other.request(reqwest::Method::GET, &download).send().await.unwrap();
+    let fetched = other
+        .request(reqwest::Method::GET, &download)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fetched.status(), 403);
 }

@@ -121,8 +121,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/exports/{id}").route(web::get().to(export::api::get)))
                 .service(
-                    web::resource("/exports/{id}/download")
-                        .route(web::get().to(export::download)),
+                    web::resource("/exports/{id}/download").route(web::get().to(export::download)),
                 ),
         )
         .service(

@@ -239,11 +239,7 @@ pub async fn start(
             store::begin(conn, Some(user), include_secrets, expires_at).map_err(AppError::from)
         })
         .await?;
-    let (db, config, vault) = (
-        state.db.clone(),
-        state.config.clone(),
-        state.vault.clone(),
-    );
+    let (db, config, vault) = (state.db.clone(), state.config.clone(), state.vault.clone());
     let pending = record.clone();
     actix_web::rt::spawn(async move {
         let id = pending.id;

@@ -273,7 +273,7 @@ pub fn remove_expired(
 
 /// Removes a file that may already be gone; any other failure is logged, since the
 /// caller's record of the removal stands either way and the next sweep tries again.
-pub(crate) fn remove_file(path: &Path) {
+fn remove_file(path: &Path) {
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use super::CliError;
 use crate::audit::checkpoint;
-use crate::backup::scheduled::Scheduled;
 use crate::identity::session::SessionPolicy;
 use crate::identity::throttle::ThrottlePolicy;
 use crate::scheduler::{self, Periodic};
@@ -42,12 +41,7 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
         vault_rotation_interval: config.vault_rotation_interval,
         mailer: state.mailer.clone(),
         server_name: config.server_name.clone(),
-        backups: Some(Scheduled {
-            config: state.config.clone(),
-            db: state.db.clone(),
-            vault: state.vault.clone(),
-            mailer: state.mailer.clone(),
-        }),
+        config: state.config.clone(),
     };
     actix_web::rt::System::new().block_on(async move {
         let _scheduler = scheduler::start(periodic)

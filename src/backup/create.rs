@@ -67,9 +67,7 @@ pub fn create(
         .ok_or(BackupError::NoTool("pg_dump"))?;
     let pg_dump_version =
         dump::version(&pg_dump).map_err(|e| BackupError::Failed(e.to_string()))?;
-    let created_at = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(OffsetDateTime::now_utc());
+    let created_at = OffsetDateTime::now_utc();
     let mut parts = Vec::new();
 
     observer.stage("dumping the database");

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod create;
+pub mod download;
 pub mod drills;
 pub mod error;
 pub mod header;
@@ -18,6 +19,7 @@ pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod settings;
+pub mod status;
 pub mod stream;
 pub mod tables;
 pub mod targets;

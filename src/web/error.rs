@@ -10,6 +10,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::backup::error::BackupError;
+use crate::backup_target::TargetError;
 use crate::credentials::CredentialError;
 use crate::db::DbError;
 use crate::identity::api_keys::ApiKeyError;
@@ -358,6 +360,27 @@ impl From<TeamError> for AppError {
             | TeamError::SameApprover => AppError::NotPermitted(text),
             TeamError::InvalidEmail(_) => AppError::Unprocessable(text),
             TeamError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<BackupError> for AppError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Busy => AppError::Conflict(
+                "A backup, restore drill or restore is already running on this server.".into(),
+            ),
+            BackupError::UnknownTarget(..)
+            | BackupError::NotFound(_)
+            | BackupError::Ambiguous(_)
+            | BackupError::Target(TargetError::NotFound(_)) => AppError::NotFound,
+            // Not served, and not hidden either: the operator must look at this backup.
+            BackupError::Manifest(_) => AppError::Conflict(
+                "The backup's manifest does not authenticate (altered, or written under \
+                 another key), so it is not served."
+                    .into(),
+            ),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }

@@ -51,6 +51,7 @@ impl<'a> Layout<'a> {
             label: "Overview",
         }];
         let links = [
+            (Capability::DashboardView, "/backups", "Backups"),
             (Capability::AuditView, "/audit", "Audit log"),
             (Capability::TeamView, "/team", "Team"),
             (Capability::CredentialsView, "/credentials", "Credentials"),

@@ -12,6 +12,7 @@ mod audit_log;
 mod audit_writer;
 mod backup_stream;
 mod backup_target;
+mod backup_web;
 mod cli;
 mod credentials;
 mod email;

@@ -67,7 +67,8 @@ impl<R: Read> Read for Exact<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.seen += n as u64;
-        if (n == 0 && self.seen != self.expected) || self.seen > self.expected {
+        let at_end = n == 0 && !buf.is_empty();
+        if (at_end && self.seen != self.expected) || self.seen > self.expected {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(

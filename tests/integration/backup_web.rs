@@ -200,7 +200,7 @@ async fn a_viewer_sees_the_backups_but_cannot_start_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_runs_one_backup_at_a_time_and_the_owner_downloads_it() {
-    let Fixture { app, _data } = start(false).await;
+    let Fixture { app, _data: data } = start(false).await;
     let owner = app.owner("owner@example.com").await;
     let admin = app.member("admin@example.com", Role::Admin).await;
     let admin_key = app.api_key(admin.id, &Role::Admin.capabilities());
@@ -284,6 +284,24 @@ async fn the_api_runs_one_backup_at_a_time_and_the_owner_downloads_it() {
     .unwrap();
     assert_eq!(missing.status(), 404);
     assert!(is_problem(&missing));
+
+    // A manifest altered on the target: nothing is served, nothing is audited.
+    let manifest = data.path().join(format!("backups/{id}/manifest.json"));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let at = text.find(r#""sha256":""#).unwrap() + 10;
+    let flipped = if &text[at..=at] == "0" { "1" } else { "0" };
+    std::fs::write(
+        &manifest,
+        format!("{}{flipped}{}", &text[..at], &text[at + 1..]),
+    )
+    .unwrap();
+    let refused = api(&app, Method::GET, &path, &owner_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    assert!(is_problem(&refused));
+    assert_eq!(audited(&app.db, "backup.downloaded").len(), 2);
 }
 
 fn pg_restore_list(file: &Path) -> String {

@@ -19,6 +19,7 @@ use crate::audit::{self, Actor, Event, Outcome};
 use crate::backup::download::DatabaseDump;
 use crate::backup::error::BackupError;
 use crate::backup::runs::Backups;
+use crate::backup_target::TargetError;
 use crate::identity::cap;
 use crate::web::AppState;
 use crate::web::auth::client_info;
@@ -50,7 +51,17 @@ pub async fn database_dump(
             db: &db,
             vault: &vault,
         };
-        let dump = backups.database_dump(&target, id)?;
+        let dump = backups.database_dump(&target, id).inspect_err(|error| {
+            // A missing backup is the client's mistake; anything else is the operator's.
+            if !matches!(
+                error,
+                BackupError::NotFound(_)
+                    | BackupError::UnknownTarget(..)
+                    | BackupError::Target(TargetError::NotFound(_))
+            ) {
+                tracing::error!(%error, backup = %id, target, "backup download refused");
+            }
+        })?;
         // Recorded once the backup is known good and before a byte leaves: what is
         // audited is that this person was handed the data.
         let event = event.details(json!({ "target": target, "bytes": dump.length }));

@@ -18,11 +18,9 @@ use crate::web::AppState;
 
 /// Starts a manual backup into `target`; returns the id it records itself under.
 pub async fn start_run(state: &AppState, user: &User, target: String) -> Result<Uuid, BackupError> {
-    if !targets::names(&state.config.backup).contains(&target) {
-        return Err(BackupError::UnknownTarget(
-            target,
-            targets::names(&state.config.backup).join(", "),
-        ));
+    let names = targets::names(&state.config.backup);
+    if !names.contains(&target) {
+        return Err(BackupError::UnknownTarget(target, names.join(", ")));
     }
     let lock = take_lock(state).await?;
     let id = Uuid::new_v4();

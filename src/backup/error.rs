@@ -34,6 +34,10 @@ pub enum BackupError {
     Ambiguous(String),
     #[error("another backup or restore is running on this server")]
     Busy,
+    #[error(
+        "backup {backup} is sealed to a recipient ({key_id}): only its identity file opens it (give --identity FILE)"
+    )]
+    Sealed { backup: String, key_id: String },
     #[error("{0}")]
     Failed(String),
 }

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod create;
+pub mod download;
 pub mod drills;
 pub mod error;
 pub mod header;
@@ -20,6 +21,7 @@ pub mod runs;
 pub mod schedule;
 pub mod scheduled;
 pub mod settings;
+pub mod status;
 pub mod stream;
 pub mod tables;
 pub mod targets;

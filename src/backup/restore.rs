@@ -44,10 +44,10 @@ impl Keys<'_> {
         }
         match self.identity {
             Some(identity) => Ok(identity.unwrap_key(&sealed.key_id, &sealed.wrapped)?),
-            None => Err(BackupError::Failed(format!(
-                "backup {} is sealed to a recipient ({}): only its identity file opens it (give --identity FILE)",
-                manifest.backup_id, sealed.key_id
-            ))),
+            None => Err(BackupError::Sealed {
+                backup: manifest.backup_id.to_string(),
+                key_id: sealed.key_id.clone(),
+            }),
         }
     }
 }

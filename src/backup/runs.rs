@@ -186,6 +186,22 @@ impl<'a> Backups<'a> {
         observer: &mut dyn Observer,
     ) -> Result<RunReport, BackupError> {
         let id = Uuid::new_v4();
+        self.run_locked_as(lock, id, target_name, trigger, catch_up, actor, observer)
+    }
+
+    /// [`Self::run_locked`] under an id the caller chose, so it can hand the id out
+    /// (an API's 202) before the run, which records itself under that id, has begun.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_locked_as(
+        &self,
+        lock: &mut Lock,
+        id: Uuid,
+        target_name: &str,
+        trigger: Trigger,
+        catch_up: bool,
+        actor: Actor,
+        observer: &mut dyn Observer,
+    ) -> Result<RunReport, BackupError> {
         let started = Instant::now();
         diesel::insert_into(backup_runs::table)
             .values((

@@ -10,6 +10,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::backup::error::BackupError;
+use crate::backup_target::TargetError;
 use crate::credentials::CredentialError;
 use crate::db::DbError;
 use crate::export::store::StoreError;
@@ -374,6 +376,32 @@ impl From<StoreError> for AppError {
                 "This export expired and its file was removed. Prepare a new one.".into(),
             ),
             StoreError::Missing(_) | StoreError::Db(_) => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<BackupError> for AppError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Busy => AppError::Conflict(
+                "A backup, restore drill or restore is already running on this server.".into(),
+            ),
+            BackupError::UnknownTarget(..)
+            | BackupError::NotFound(_)
+            | BackupError::Ambiguous(_)
+            | BackupError::Target(TargetError::NotFound(_)) => AppError::NotFound,
+            // Not served, and not hidden either: the operator must look at this backup.
+            BackupError::Manifest(_) => AppError::Conflict(
+                "The backup's manifest does not authenticate (altered, or written under \
+                 another key), so it is not served."
+                    .into(),
+            ),
+            BackupError::Sealed { .. } => AppError::Conflict(
+                "This backup is sealed to the operator's recipient key: the server cannot \
+                 read it. Restore it with `outpost backup restore --identity FILE`."
+                    .into(),
+            ),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }

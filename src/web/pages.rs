@@ -54,6 +54,7 @@ impl<'a> Layout<'a> {
             label: "Overview",
         }];
         let links = [
+            (Capability::DashboardView, "/backups", "Backups"),
             (Capability::AuditView, "/audit", "Audit log"),
             (Capability::TeamView, "/team", "Team"),
             (Capability::CredentialsView, "/credentials", "Credentials"),

@@ -14,6 +14,7 @@ mod backup_failures;
 mod backup_runs;
 mod backup_stream;
 mod backup_target;
+mod backup_web;
 mod cancellation;
 mod cli;
 mod credentials;

@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
+use super::backups::Banner;
+use crate::backup::status as backup_status;
 use crate::host::status::{self as host_status, HostCheck};
 use crate::identity::{User, cap};
 use crate::vault::reminder;
@@ -22,6 +24,7 @@ struct OverviewPage<'a> {
     session_expires: String,
     host: Vec<HostRow>,
     vault: VaultRow,
+    backups: Banner,
 }
 
 /// One hardening control, as the overview shows it.
@@ -81,14 +84,15 @@ pub async fn overview(
     let now = OffsetDateTime::now_utc();
     let ring = state.vault.keyring();
     let interval = state.config.vault_rotation_interval;
-    let (checks, due) = {
-        let ring = ring.clone();
+    let (checks, due, backups) = {
+        let (ring, config) = (ring.clone(), state.config.clone());
         state
             .db
             .run(move |conn| {
                 let checks = host_status::latest(conn)?;
                 let due = reminder::due(conn, &ring, interval, now)?;
-                Ok::<_, AppError>((checks, due))
+                let backups = backup_status::load(conn, &config, now)?;
+                Ok::<_, AppError>((checks, due, backups))
             })
             .await?
     };
@@ -115,6 +119,7 @@ pub async fn overview(
             session_expires: expires,
             host: checks.into_iter().map(|c| HostRow::from(c, now)).collect(),
             vault,
+            backups: Banner::of(&backups, now),
         },
         &csrf,
     )

@@ -4,6 +4,7 @@ mod account;
 mod api;
 mod assets;
 mod audit;
+mod backups;
 mod credentials;
 mod dashboard;
 mod export;
@@ -81,6 +82,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/me").route(web::get().to(api::me)))
                 .service(web::resource("/host").route(web::get().to(dashboard::host_api)))
                 .service(web::resource("/audit").route(web::get().to(audit::api)))
+                .service(
+                    web::resource("/backups")
+                        .route(web::get().to(backups::api::status))
+                        .route(web::post().to(backups::api::run)),
+                )
+                .service(
+                    web::resource("/backups/{id}/verify")
+                        .route(web::post().to(backups::api::verify)),
+                )
+                .service(
+                    web::resource("/backups/{target}/{id}/database.dump")
+                        .route(web::get().to(backups::download::database_dump)),
+                )
                 .service(web::resource("/team").route(web::get().to(api::team)))
                 .service(web::resource("/team/invitations").route(web::post().to(api::invite)))
                 .service(
@@ -147,6 +161,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/credentials/{id}/delete").route(web::post().to(credentials::delete)),
         )
         .service(web::resource("/audit").route(web::get().to(audit::page)))
+        .service(web::resource("/backups").route(web::get().to(backups::page)))
+        .service(web::resource("/backups/run").route(web::post().to(backups::run)))
+        .service(web::resource("/backups/{id}/verify").route(web::post().to(backups::verify)))
+        .service(
+            web::resource("/backups/{target}/{id}/database.dump")
+                .route(web::get().to(backups::download::database_dump)),
+        )
         .service(web::resource("/team").route(web::get().to(team::page)))
         .service(web::resource("/team/invitations").route(web::post().to(team::invite)))
         .service(

@@ -16,6 +16,7 @@ use super::recipient::Identity;
 use super::restore::{self, Destination, RestoreReport};
 use super::runs::{Backups, Trigger};
 use crate::audit::{self, Actor, Event, Outcome};
+use crate::vault::keyring::Keyring;
 
 /// May a restore replace a database that exists?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub struct RecoverReport {
     pub safety_backup: Option<Uuid>,
     /// The name the replaced database is kept under.
     pub kept_as: Option<String>,
+    /// Vault keys retired since the backup, put back into the keyring so the restored
+    /// values open.
+    pub keys_restored: Vec<u32>,
 }
 
 impl Backups<'_> {
@@ -112,6 +116,14 @@ impl Backups<'_> {
                 "restored into {database}, but it differs from the backup ({problems}); nothing was replaced"
             )));
         }
+        // Before the swap: keys added to the keyring are harmless if the swap then fails,
+        // while a live database whose values cannot open is not.
+        let keys_restored = if exists && into == live {
+            observer.stage("restoring retired vault keys");
+            self.adopt_keyring(&*target, &id, identity)?
+        } else {
+            Vec::new()
+        };
         let kept_as = if exists {
             let kept = format!("{}_before_restore_{stamp}", truncate(into, 40));
             observer.stage("swapping the restored database in");
@@ -135,6 +147,7 @@ impl Backups<'_> {
                     "replaced": exists,
                     "kept_as": kept_as,
                     "safety_backup": safety_backup,
+                    "vault_keys_restored": keys_restored,
                     "tables": restored.tables,
                     "rows": restored.rows,
                 })),
@@ -145,7 +158,35 @@ impl Backups<'_> {
             restored,
             safety_backup,
             kept_as,
+            keys_restored,
         })
+    }
+
+    /// Adds to this server's keyring the vault keys the backup's keyring holds and it
+    /// lacks (retired since the backup).
+    fn adopt_keyring(
+        &self,
+        target: &dyn crate::backup_target::Target,
+        id: &str,
+        identity: Option<&Identity>,
+    ) -> Result<Vec<u32>, BackupError> {
+        let keys = self.keys(identity);
+        let manifest = catalog::read_manifest(target, id, &keys.server)?;
+        let text = restore::read_keyring(target, &manifest, &keys.for_parts(&manifest)?)?;
+        let theirs = Keyring::from_text(&text)
+            .map_err(|e| BackupError::Failed(format!("the backup's keyring: {e}")))?;
+        let source = self
+            .vault
+            .source()
+            .ok_or_else(|| BackupError::Failed("this vault has no keyring file".into()))?;
+        let mut ours = Keyring::load(source).map_err(|e| BackupError::Failed(e.to_string()))?;
+        let added = ours.adopt_missing(&theirs).map_err(BackupError::Failed)?;
+        if !added.is_empty() {
+            ours.replace_file(source)
+                .map_err(|e| BackupError::Failed(e.to_string()))?;
+            self.vault.replace(ours);
+        }
+        Ok(added)
     }
 }
 

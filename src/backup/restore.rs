@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::catalog;
-use super::create::{DATABASE_PART, FILES_PART, Observer, stored_of};
+use super::create::{DATABASE_PART, FILES_PART, KEYRING_PART, Observer, stored_of};
 use super::error::BackupError;
 use super::key::BackupKey;
 use super::manifest::{Manifest, Part};
@@ -345,6 +345,32 @@ fn pg_restore_part(
         ))),
         (Ok(n), Ok(_)) => Ok(n),
     }
+}
+
+/// The vault keyring a backup carries, decrypted.
+pub fn read_keyring(
+    target: &dyn Target,
+    manifest: &Manifest,
+    key: &BackupKey,
+) -> Result<zeroize::Zeroizing<String>, BackupError> {
+    let part = manifest
+        .parts
+        .iter()
+        .find(|p| p.name == KEYRING_PART)
+        .ok_or_else(|| BackupError::Failed("the backup holds no keyring".into()))?;
+    let name = format!("{}/{}", manifest.backup_id, part.name);
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    decrypt_to(
+        target,
+        &name,
+        part,
+        key,
+        &mut *bytes,
+        &mut super::create::Quiet,
+    )?;
+    String::from_utf8(std::mem::take(&mut *bytes))
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| BackupError::Failed(format!("{name}: not a keyring")))
 }
 
 fn unpack_files(

@@ -264,6 +264,12 @@ fn restore(backups: &Backups<'_>, request: RestoreRequest<'_>) -> Result<(), Bac
     if let Some(safety) = report.safety_backup {
         println!("a safety backup of the replaced database was taken first: {safety}");
     }
+    if !report.keys_restored.is_empty() {
+        println!(
+            "vault keys retired since the backup were put back into the keyring: {:?}",
+            report.keys_restored
+        );
+    }
     if let Some(kept) = report.kept_as {
         println!("the replaced database is kept as {kept} (drop it when you are sure)");
     }

@@ -215,6 +215,38 @@ impl Keyring {
         Self::parse(&text).map_err(fail)
     }
 
+    /// Adds the KEKs `other` holds and this keyring lacks (ones retired since `other`
+    /// was copied, e.g. into a backup), so values sealed under them open again. Both
+    /// must be the same installation's: the same root, and the same key under any id
+    /// both hold. Returns the ids added.
+    pub fn adopt_missing(&mut self, other: &Keyring) -> Result<Vec<u32>, String> {
+        if self.audit_root != other.audit_root {
+            return Err("the backup's keyring belongs to another installation".into());
+        }
+        let mut added = Vec::new();
+        for kek in other.keks() {
+            match self.keks.get(&kek.id) {
+                Some(mine) if mine.fingerprint() != kek.fingerprint() => {
+                    return Err(format!("vault key {} differs from the backup's", kek.id));
+                }
+                Some(_) => {}
+                None => {
+                    self.keks.insert(
+                        kek.id,
+                        Kek::new(kek.id, kek.material.clone(), kek.created_at),
+                    );
+                    added.push(kek.id);
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// A keyring in its file form, as [`Keyring::render`] writes it.
+    pub fn from_text(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+
     fn parse(text: &str) -> Result<Self, String> {
         // The single-key file of earlier releases: that key is both KEK 1 (which
         // sealed `v1:` values) and the audit root. Rotation rewrites it in this format.

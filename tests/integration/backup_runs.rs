@@ -13,6 +13,7 @@ use outpost::backup::runs::Trigger;
 use outpost::backup::scheduled::Scheduled;
 use outpost::db::schema::{audit_events, backup_drills, backup_runs};
 use outpost::notify::Mailer;
+use outpost::vault::rotation;
 use serde_json::Value;
 
 use crate::support::backup::{Server, drop_database, dump_rows, files_below};
@@ -225,6 +226,13 @@ fn replacing_the_live_database_takes_a_safety_backup_and_keeps_the_old_one() {
         .run("local", Trigger::Manual, false, Actor::Cli, &mut Quiet)
         .unwrap();
     server.db.execute("DELETE FROM client_notes WHERE id > 10");
+    // The vault key the backup's values are sealed under is rotated away and retired
+    // (its material leaves the keyring file) before the restore.
+    let mut conn = server.conn();
+    rotation::add_kek(&server.vault, &mut conn, Actor::Cli).unwrap();
+    let rotated =
+        rotation::rewrap_all(&server.vault, &mut conn, Actor::Cli, 100, &mut |_| {}).unwrap();
+    assert_eq!(rotated.retired, [1]);
     let refused = backups
         .restore(
             RestoreRequest {
@@ -257,6 +265,14 @@ fn replacing_the_live_database_takes_a_safety_backup_and_keeps_the_old_one() {
         )
         .expect("forced restore");
     assert_eq!(dump_rows(&server.db.url, "client_notes").len(), 100);
+    assert_eq!(
+        report.keys_restored,
+        [1],
+        "the retired key comes back from the backup"
+    );
+    let value = outpost::credentials::for_outpost(&mut server.conn(), &server.vault, "Stripe live")
+        .expect("the restored value opens");
+    assert_eq!(value.expose(), server.secret);
     let kept = report.kept_as.expect("the old database is kept");
     let kept_url = outpost::db::with_database(&server.db.url, &kept);
     assert_eq!(dump_rows(&kept_url, "client_notes").len(), 10);

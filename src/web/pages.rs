@@ -129,6 +129,11 @@ pub fn when(t: time::OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
+/// A size for people: `512 B`, `9.62 KiB`, `1.20 GiB`; one format on every page.
+pub fn size(bytes: i64) -> String {
+    indicatif::HumanBytes(u64::try_from(bytes).unwrap_or(0)).to_string()
+}
+
 /// How far `t` lies from `now`, for people: `3 days ago`, `in 12 days`, `just now`.
 pub fn relative(t: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
     const UNITS: &[(i64, i64, &str)] = &[

@@ -10,9 +10,7 @@ use outpost::backup::catalog;
 use outpost::backup::create::Quiet;
 use outpost::backup::recover::{Replace, RestoreRequest};
 use outpost::backup::runs::Trigger;
-use outpost::backup::scheduled::Scheduled;
 use outpost::db::schema::{audit_events, backup_drills, backup_runs};
-use outpost::notify::Mailer;
 use outpost::vault::rotation;
 use serde_json::Value;
 
@@ -324,17 +322,7 @@ async fn a_scheduled_run_drills_prunes_and_a_missed_run_is_caught_up_at_start() 
         .run("local", Trigger::Manual, false, Actor::Cli, &mut Quiet)
         .unwrap();
 
-    let scheduled = Scheduled {
-        config: std::sync::Arc::new(server.config.clone()),
-        db: server.pool.clone(),
-        vault: std::sync::Arc::new(
-            outpost::vault::Vault::load(outpost::vault::keyring::KeySource::File(
-                server.config.vault_key_file.clone(),
-            ))
-            .unwrap(),
-        ),
-        mailer: std::sync::Arc::new(Mailer::from_config(&server.config.smtp).unwrap()),
-    };
+    let scheduled = server.scheduled();
     scheduled.start().await;
     let runs: Vec<(String, bool, String)> = backup_runs::table
         .order(backup_runs::started_at.asc())
@@ -547,17 +535,7 @@ async fn a_backup_sealed_to_a_recipient_is_drilled_at_once_and_then_opens_only_w
 
     server.config.backup.recipient = recipient.clone();
     server.config.backup.daily = "0 30 2 * * *".into();
-    let scheduled = Scheduled {
-        config: std::sync::Arc::new(server.config.clone()),
-        db: server.pool.clone(),
-        vault: std::sync::Arc::new(
-            outpost::vault::Vault::load(outpost::vault::keyring::KeySource::File(
-                server.config.vault_key_file.clone(),
-            ))
-            .unwrap(),
-        ),
-        mailer: std::sync::Arc::new(Mailer::from_config(&server.config.smtp).unwrap()),
-    };
+    let scheduled = server.scheduled();
     scheduled.run(Trigger::Daily, false).await;
     let drilled: String = backup_drills::table
         .select(backup_drills::outcome)

@@ -13,12 +13,10 @@ use outpost::cancellation::destroy::{DESTROYED_TABLES, KEPT_TABLES};
 use outpost::cancellation::lifecycle::{self, Step};
 use outpost::cancellation::{self, CancellationError};
 use outpost::config::{Config, DatabaseUrl};
-use outpost::credentials::{self, Kind, NewCredential};
 use outpost::db::schema::audit_events;
 use outpost::export::store::{self, Status};
 use outpost::identity::session::{self, SessionPolicy};
 use outpost::identity::{Capability, ClientInfo, Role, api_keys, user};
-use outpost::secret::SecretString;
 use outpost::vault::Vault;
 use outpost::vault::keyring::KeySource;
 use serde_json::Value;
@@ -28,6 +26,7 @@ use crate::export::{hex, members};
 use crate::support::app::TestApp;
 use crate::support::logs;
 use crate::support::pg::{TestDb, outpost_command, write_test_keys};
+use crate::support::stored;
 
 struct Fixture {
     db: TestDb,
@@ -70,21 +69,13 @@ fn fixture() -> Fixture {
         },
     )
     .unwrap();
-    credentials::create(
+    stored::credential(
         &mut conn,
         &vault,
         &owner,
-        NewCredential {
-            name: "Payments".into(),
-            kind: Kind::ApiKey,
-            value: SecretString::new("not a real key, but the client's"),
-            description: None,
-            expires_at: None,
-            rotate_every_days: None,
-        },
-        &ClientInfo::default(),
-    )
-    .unwrap();
+        "Payments",
+        "not a real key, but the client's",
+    );
     Fixture {
         db,
         keys,

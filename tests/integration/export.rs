@@ -7,10 +7,8 @@ use std::process::Command;
 
 use diesel::prelude::*;
 use outpost::audit::{self, Actor, Event, Outcome};
-use outpost::credentials::{self, Kind, NewCredential};
 use outpost::db::schema::{audit_events, users};
-use outpost::identity::{ClientInfo, Role, user};
-use outpost::secret::SecretString;
+use outpost::identity::{Role, user};
 use outpost::vault::Vault;
 use outpost::vault::keyring::KeySource;
 use serde_json::Value;
@@ -20,6 +18,7 @@ use uuid::Uuid;
 use crate::support::canary;
 use crate::support::logs;
 use crate::support::pg::{TestDb, outpost_command, write_test_keys};
+use crate::support::stored;
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
@@ -40,21 +39,7 @@ fn fixture() -> Fixture {
     let owner = user::create(&mut conn, "owner@example.com", Role::Owner).unwrap();
     user::create(&mut conn, "dev@example.com", Role::Developer).unwrap();
     let secret = canary::secret("sk-canary");
-    credentials::create(
-        &mut conn,
-        &vault,
-        &owner,
-        NewCredential {
-            name: "Stripe live".into(),
-            kind: Kind::ApiKey,
-            value: SecretString::new(&secret),
-            description: None,
-            expires_at: None,
-            rotate_every_days: Some(90),
-        },
-        &ClientInfo::default(),
-    )
-    .unwrap();
+    stored::credential(&mut conn, &vault, &owner, "Stripe live", &secret);
     for _ in 0..3 {
         audit::record(
             &mut conn,

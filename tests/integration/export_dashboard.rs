@@ -6,10 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use outpost::credentials::{self, Kind, NewCredential};
 use outpost::export::store::{self, ExportRecord, Status};
-use outpost::identity::{Capability, ClientInfo, Role, user};
-use outpost::secret::SecretString;
+use outpost::identity::{Capability, Role, user};
 use outpost::vault::Vault;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -18,6 +16,7 @@ use crate::export::{hex, members};
 use crate::support::app::{PASSWORD, TestApp};
 use crate::support::browser::Browser;
 use crate::support::canary;
+use crate::support::stored;
 
 /// The app with its data directory in a temp dir (kept alive by the caller).
 async fn app() -> (TestApp, tempfile::TempDir) {
@@ -90,21 +89,7 @@ fn store_canary(app: &TestApp, owner: Uuid) -> String {
     let vault = Vault::load(app.keyring.clone()).unwrap();
     let owner = user::find(&mut conn, owner).unwrap().unwrap();
     let secret = canary::secret("sk-export");
-    credentials::create(
-        &mut conn,
-        &vault,
-        &owner,
-        NewCredential {
-            name: "Payments".into(),
-            kind: Kind::ApiKey,
-            value: SecretString::new(&secret),
-            description: None,
-            expires_at: None,
-            rotate_every_days: None,
-        },
-        &ClientInfo::default(),
-    )
-    .unwrap();
+    stored::credential(&mut conn, &vault, &owner, "Payments", &secret);
     secret
 }
 

@@ -4,21 +4,24 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use outpost::audit::{self, Actor, Event, Outcome};
 use outpost::backup::runs::Backups;
+use outpost::backup::scheduled::Scheduled;
 use outpost::backup::settings::TargetSettings;
 use outpost::config::{Config, DatabaseUrl};
-use outpost::credentials::{self, Kind, NewCredential};
+use outpost::credentials::{self};
 use outpost::db::Db;
-use outpost::identity::{ClientInfo, Role, user};
-use outpost::secret::SecretString;
+use outpost::identity::{Role, user};
+use outpost::notify::Mailer;
 use outpost::vault::Vault;
 use outpost::vault::keyring::KeySource;
 
 use super::canary;
 use super::pg::{TestDb, outpost_command, write_test_keys};
+use super::stored;
 
 pub struct Server {
     pub db: TestDb,
@@ -59,21 +62,7 @@ impl Server {
         let owner = user::create(&mut conn, "owner@example.com", Role::Owner).unwrap();
         user::create(&mut conn, "admin@example.com", Role::Admin).unwrap();
         let secret = canary::secret("sk-backup");
-        credentials::create(
-            &mut conn,
-            &vault,
-            &owner,
-            NewCredential {
-                name: "Stripe live".into(),
-                kind: Kind::ApiKey,
-                value: SecretString::new(&secret),
-                description: None,
-                expires_at: None,
-                rotate_every_days: None,
-            },
-            &ClientInfo::default(),
-        )
-        .unwrap();
+        stored::credential(&mut conn, &vault, &owner, "Stripe live", &secret);
         audit::record(
             &mut conn,
             &Event::new(Actor::User(owner.id), "user.signed_in", Outcome::Success),
@@ -102,6 +91,18 @@ impl Server {
         }
     }
 
+    /// The scheduler's view of this server: what `outpost serve` runs its backups with.
+    pub fn scheduled(&self) -> Scheduled {
+        Scheduled {
+            config: Arc::new(self.config.clone()),
+            db: self.pool.clone(),
+            vault: Arc::new(
+                Vault::load(KeySource::File(self.config.vault_key_file.clone())).expect("vault"),
+            ),
+            mailer: Arc::new(Mailer::from_config(&self.config.smtp).expect("mailer")),
+        }
+    }
+
     pub fn backups(&self) -> Backups<'_> {
         Backups {
             config: &self.config,
@@ -125,21 +126,7 @@ impl Server {
             if credentials::for_outpost(&mut conn, &self.vault, credential).is_ok() {
                 continue;
             }
-            credentials::create(
-                &mut conn,
-                &self.vault,
-                &owner,
-                NewCredential {
-                    name: credential.into(),
-                    kind: Kind::ApiKey,
-                    value: SecretString::new(value),
-                    description: None,
-                    expires_at: None,
-                    rotate_every_days: None,
-                },
-                &ClientInfo::default(),
-            )
-            .unwrap();
+            stored::credential(&mut conn, &self.vault, &owner, credential, value);
         }
         self.config.backup.targets.insert(
             name.into(),

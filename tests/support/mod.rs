@@ -12,5 +12,6 @@ pub mod netns;
 pub mod pg;
 pub mod s3;
 pub mod smtp;
+pub mod stored;
 pub mod tools;
 pub mod totp_device;

@@ -41,7 +41,7 @@ pub fn charts(runs: &[Run]) -> Vec<Chart> {
         "Stored size",
         &oldest_first,
         |r| r.row.stored_bytes.and_then(|b| u64::try_from(b).ok()),
-        |b| indicatif::HumanBytes(b).to_string(),
+        |b| crate::web::pages::size(i64::try_from(b).unwrap_or(i64::MAX)),
     );
     let duration = chart("Duration", &oldest_first, |r| r.duration_ms, seconds);
     vec![size, duration]

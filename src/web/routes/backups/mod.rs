@@ -152,11 +152,7 @@ fn run_view(run: &Run, now: OffsetDateTime) -> RunView {
         },
         started: relative(row.started_at, now),
         started_exact: when(row.started_at),
-        size: row
-            .stored_bytes
-            .and_then(|b| u64::try_from(b).ok())
-            .map(|b| indicatif::HumanBytes(b).to_string())
-            .unwrap_or_default(),
+        size: row.stored_bytes.map(pages::size).unwrap_or_default(),
         duration: run.duration_ms.map(chart::seconds).unwrap_or_default(),
         drill,
         drill_tone,

@@ -75,24 +75,9 @@ fn view(record: &ExportRecord, now: OffsetDateTime) -> ExportView {
         },
         status,
         tone,
-        size: record.bytes.map_or_else(String::new, human_size),
+        size: record.bytes.map_or_else(String::new, pages::size),
         until: when(record.expires_at),
         downloadable: record.downloadable(now),
-    }
-}
-
-fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{size:.1} {}", UNITS[unit])
     }
 }
 

@@ -290,10 +290,10 @@ impl Config {
 fn describe(error: figment::Error) -> String {
     use figment::error::Kind;
     let mut path = error.path.clone();
-    if let Kind::UnknownField(field, _) = &error.kind {
-        if path.last() != Some(field) {
-            path.push(field.clone());
-        }
+    if let Kind::UnknownField(field, _) = &error.kind
+        && path.last() != Some(field)
+    {
+        path.push(field.clone());
     }
     let key = path.join(".");
     let source = match &error.metadata {

@@ -84,6 +84,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         pg_bin: Option<PathBuf>,
     },
+    /// Take, list, check, restore and prune backups.
+    Backup {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::backup::BackupCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -212,6 +219,7 @@ fn main() -> ExitCode {
             include_secrets,
             pg_bin,
         } => cli::export::run(config.as_deref(), &out, include_secrets, pg_bin.as_deref()),
+        Command::Backup { config, command } => cli::backup::run(config.as_deref(), command),
         Command::Config {
             config,
             command: ConfigCommand::Check,

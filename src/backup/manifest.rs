@@ -57,6 +57,10 @@ pub struct Manifest {
     pub pg_dump_version: String,
     pub server_version: String,
     pub parts: Vec<Part>,
+    /// Every table's row count and sample digest in the dumped snapshot: what a restore
+    /// drill must find again.
+    #[serde(default)]
+    pub tables: Vec<super::tables::TableStat>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -190,6 +194,11 @@ mod tests {
                 plaintext_size: 1234,
                 stored_size: 567,
                 sha256: "ab".repeat(32),
+            }],
+            tables: vec![super::super::tables::TableStat {
+                name: "public.users".to_owned(),
+                rows: 3,
+                sample_sha256: "cd".repeat(32),
             }],
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backup;
 pub mod config_check;
 pub mod export;
 pub mod harden;

@@ -25,7 +25,7 @@ use crate::secret::SecretString;
 use crate::vault::{Location, Vault, VaultError, location};
 
 pub use input::Kind;
-pub use reveal::{for_outpost, refusal, reveal};
+pub use reveal::{for_outpost, named_in_config, refusal, reveal};
 pub use status::Status;
 
 /// Revealing a value needs the person to have re-entered their password or a code

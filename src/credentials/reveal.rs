@@ -101,6 +101,19 @@ pub fn for_outpost(
         .map_err(|_| VaultError::Malformed.into())
 }
 
+/// [`for_outpost`] for configuration that names a credential: the error is a sentence
+/// to show beside the setting that named it.
+pub fn named_in_config(
+    conn: &mut PgConnection,
+    vault: &Vault,
+    name: &str,
+) -> Result<SecretString, String> {
+    for_outpost(conn, vault, name).map_err(|e| match e {
+        CredentialError::NotFound => "no stored credential has that name".to_owned(),
+        other => other.to_string(),
+    })
+}
+
 /// The audit entry for a reveal refused before the vault was asked: no reason, no
 /// recent re-authentication, a wrong code.
 pub fn refusal(

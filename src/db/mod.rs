@@ -103,3 +103,47 @@ pub fn migrations_current(conn: &mut PgConnection) -> Result<bool, DbError> {
         .map(|pending| !pending)
         .map_err(|e| DbError::Migration(e.to_string()))
 }
+
+/// `url` with its database replaced by `database`, in the URL form
+/// (`postgres://u@h/db?x`) and the key-value form (`host=h dbname=db`) alike: for
+/// creating, restoring into and dropping other databases on the same server.
+pub fn with_database(url: &str, database: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let query = tail.find('?').map_or("", |q| &tail[q..]);
+        return format!("{scheme}://{authority}/{database}{query}");
+    }
+    let mut kept: Vec<String> = url
+        .split_ascii_whitespace()
+        .filter(|kv| !kv.starts_with("dbname="))
+        .map(str::to_owned)
+        .collect();
+    kept.push(format!("dbname={database}"));
+    kept.join(" ")
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_in_both_forms() {
+        assert_eq!(
+            with_database("postgres://app:pw@db:5432/outpost?host=/run/pg", "scratch"),
+            "postgres://app:pw@db:5432/scratch?host=/run/pg"
+        );
+        assert_eq!(
+            with_database("postgres:///outpost?host=/tmp", "postgres"),
+            "postgres:///postgres?host=/tmp"
+        );
+        assert_eq!(
+            with_database("postgres://app@db", "x"),
+            "postgres://app@db/x"
+        );
+        assert_eq!(
+            with_database("host=/tmp dbname=outpost user=app", "x"),
+            "host=/tmp user=app dbname=x"
+        );
+    }
+}

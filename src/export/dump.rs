@@ -6,12 +6,16 @@ use std::process::{Command, Stdio};
 
 use super::ExportError;
 
-/// The directory holding `pg_dump`: the one given, else the newest
-/// `/usr/lib/postgresql/N/bin` (a dump needs a `pg_dump` at least as new as the
-/// server), else whatever `PATH` finds.
+/// `pg_dump` in the directory given, else the newest `/usr/lib/postgresql/N/bin` (a
+/// dump needs a `pg_dump` at least as new as the server), else whatever `PATH` finds.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ExportError> {
+    locate_tool("pg_dump", explicit).ok_or(ExportError::NoPgDump)
+}
+
+/// A PostgreSQL client tool (`pg_dump`, `pg_restore`, `psql`), found as [`locate`] says.
+pub fn locate_tool(name: &str, explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(dir) = explicit {
-        return Ok(dir.join("pg_dump"));
+        return Some(dir.join(name));
     }
     let newest = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -19,19 +23,18 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ExportError> {
         .flatten()
         .filter_map(|e| {
             let version: u32 = e.file_name().to_str()?.parse().ok()?;
-            let tool = e.path().join("bin/pg_dump");
+            let tool = e.path().join("bin").join(name);
             tool.is_file().then_some((version, tool))
         })
         .max_by_key(|(version, _)| *version);
     if let Some((_, tool)) = newest {
-        return Ok(tool);
+        return Some(tool);
     }
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("pg_dump"))
+        .map(|dir| dir.join(name))
         .find(|tool| tool.is_file())
-        .ok_or(ExportError::NoPgDump)
 }
 
 /// `pg_dump --version`, as recorded in the manifest.
@@ -73,7 +76,7 @@ pub fn run(tool: &Path, url: &str, args: &[&str], file: &Path) -> Result<(), Exp
 }
 
 /// `postgres://user:secret@host/db` → (`postgres://user@host/db`, `secret` decoded).
-fn split_password(url: &str) -> (String, Option<String>) {
+pub(crate) fn split_password(url: &str) -> (String, Option<String>) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (url.to_owned(), None);
     };

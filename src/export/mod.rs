@@ -6,7 +6,7 @@
 //! Stored values stay sealed unless the caller asks for them; either way the export
 //! itself is audited as `data.exported`.
 
-mod dump;
+pub(crate) mod dump;
 pub mod markdown;
 pub mod tarball;
 

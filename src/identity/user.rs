@@ -153,8 +153,13 @@ pub fn all(conn: &mut PgConnection) -> QueryResult<Vec<User>> {
 }
 
 pub fn owners(conn: &mut PgConnection) -> QueryResult<Vec<User>> {
+    with_role(conn, Role::Owner)
+}
+
+/// Every member with `role`, oldest first.
+pub fn with_role(conn: &mut PgConnection, role: Role) -> QueryResult<Vec<User>> {
     users::table
-        .filter(users::role.eq(Role::Owner.as_str()))
+        .filter(users::role.eq(role.as_str()))
         .order(users::created_at.asc())
         .select(Row::as_select())
         .load(conn)

@@ -59,6 +59,22 @@ pub struct Mailer {
     relay: Option<Relay>,
 }
 
+/// A [`CredentialLookup`] reading the vault through `db`.
+pub fn vault_lookup(db: crate::db::Db, vault: Arc<crate::vault::Vault>) -> CredentialLookup {
+    Arc::new(move |name: String| {
+        let (db, vault) = (db.clone(), Arc::clone(&vault));
+        Box::pin(async move {
+            db.run(move |conn| {
+                Ok::<_, crate::db::DbError>(crate::credentials::named_in_config(
+                    conn, &vault, &name,
+                ))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        })
+    })
+}
+
 /// Finds a stored credential's value by name (the vault's, wired in by the caller,
 /// which knows the database).
 pub type CredentialLookup = Arc<

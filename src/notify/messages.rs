@@ -119,6 +119,29 @@ pub fn key_rotation_due(to: &str, server_name: &str, kek: u32, reasons: &[String
     email(to, format!("Rotate the vault key of {server_name}"), &body)
 }
 
+/// An alert, told once when raised.
+pub fn alert(to: &str, server_name: &str, alert: &super::alerts::Alert) -> Email {
+    let body = AlertRaised {
+        server_name,
+        severity: &alert.severity,
+        summary: &alert.summary,
+        detail: &alert.detail,
+        raised_at: &alert
+            .raised_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    };
+    email(
+        to,
+        format!(
+            "[{}] {server_name}: {}",
+            alert.severity.to_uppercase(),
+            alert.summary
+        ),
+        &body,
+    )
+}
+
 fn email(to: &str, subject: String, body: &impl Template) -> Email {
     Email {
         to: to.to_owned(),
@@ -210,6 +233,16 @@ struct TotpCodeReused<'a> {
     to: &'a str,
     server_name: &'a str,
     client_ip: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/alert.txt", escape = "none")]
+struct AlertRaised<'a> {
+    server_name: &'a str,
+    severity: &'a str,
+    summary: &'a str,
+    detail: &'a str,
+    raised_at: &'a str,
 }
 
 #[derive(Template)]

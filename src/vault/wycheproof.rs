@@ -52,7 +52,7 @@ enum Expected {
 }
 
 fn unhex(tc_id: u32, text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "tcId {tc_id}: odd-length hex");
+    assert!(text.len().is_multiple_of(2), "tcId {tc_id}: odd-length hex");
     (0..text.len())
         .step_by(2)
         .map(|i| {

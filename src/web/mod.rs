@@ -20,14 +20,13 @@ use actix_web::{App, HttpServer, web};
 
 use crate::audit::writer::AuditWriter;
 use crate::config::Config;
-use crate::credentials::{self, CredentialError};
-use crate::db::{Db, DbError};
+use crate::db::Db;
 use crate::identity::Passwords;
 use crate::identity::session::SessionPolicy;
 use crate::identity::sign_in::SignInPolicy;
 use crate::identity::throttle::ThrottlePolicy;
 use crate::notify::Mailer;
-use crate::notify::email::CredentialLookup;
+use crate::notify::email::vault_lookup;
 use crate::vault::Vault;
 use error::AppError;
 use middleware::problems::MAX_BODY_BYTES;
@@ -61,7 +60,7 @@ impl AppState {
         )?;
         let vault = Arc::new(vault);
         let mailer = Mailer::from_config(&config.smtp)?
-            .with_credential_lookup(stored_credentials(db.clone(), Arc::clone(&vault)));
+            .with_credential_lookup(vault_lookup(db.clone(), Arc::clone(&vault)));
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -96,22 +95,6 @@ impl AppState {
 }
 
 /// Stored credentials by name, for the mailer (`smtp.password_credential`).
-fn stored_credentials(db: Db, vault: Arc<Vault>) -> CredentialLookup {
-    Arc::new(move |name: String| {
-        let (db, vault) = (db.clone(), Arc::clone(&vault));
-        Box::pin(async move {
-            let found = db
-                .run(move |conn| Ok::<_, DbError>(credentials::for_outpost(conn, &vault, &name)))
-                .await
-                .map_err(|e| e.to_string())?;
-            found.map_err(|e| match e {
-                CredentialError::NotFound => "no stored credential has that name".to_owned(),
-                other => other.to_string(),
-            })
-        })
-    })
-}
-
 /// The application state, for extractors (handlers take `web::Data<AppState>`).
 pub fn app_state(req: &actix_web::HttpRequest) -> Result<web::Data<AppState>, AppError> {
     req.app_data::<web::Data<AppState>>()

@@ -61,6 +61,7 @@ fn pg_dump_round_trips_through_the_encrypted_pipeline() {
         pg_dump_version: tool_version("pg_dump"),
         server_version: "15".to_owned(),
         parts: vec![part.clone()],
+        tables: Vec::new(),
     };
     let signed = manifest.sign(&key).unwrap();
     assert_eq!(

@@ -139,12 +139,17 @@ psql_admin() { as_postgres psql -qAt -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'outpost'")" != 1 ]; then
     psql_admin -c 'CREATE ROLE outpost LOGIN'
 fi
+# CREATEDB: restore drills restore each backup into a scratch database (and drop it),
+# and `outpost backup restore` creates the database it restores into.
+psql_admin -c 'ALTER ROLE outpost CREATEDB'
+
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = 'outpost'")" != 1 ]; then
     as_postgres createdb -p "$PG_PORT" -O outpost outpost
 fi
 # Peer authentication maps the OS user to the role: `outpost` (the service) and root
-# (the CLI: migrations, `harden --check` recording its results) both connect as the
-# role outpost, over the socket only. The pg_hba line goes before Debian's catch-all
+# (the CLI: migrations, `harden --check` recording its results, backups) both connect
+# as the role outpost, over the socket only, to any database (drills and restores use
+# databases of their own). The pg_hba line goes before Debian's catch-all
 # `local all all peer`, which would otherwise match first.
 IDENT_FILE=$(psql_admin -c 'SHOW ident_file')
 HBA_FILE=$(psql_admin -c 'SHOW hba_file')
@@ -152,13 +157,13 @@ for system_user in outpost root; do
     grep -Eq "^outpost[[:space:]]+${system_user}[[:space:]]+outpost([[:space:]]|$)" "$IDENT_FILE" ||
         echo "outpost $system_user outpost" >>"$IDENT_FILE"
 done
-if ! grep -Eq '^local[[:space:]]+outpost[[:space:]]+outpost[[:space:]]+peer[[:space:]]+map=outpost' "$HBA_FILE"; then
+if ! grep -Eq '^local[[:space:]]+all[[:space:]]+outpost[[:space:]]+peer[[:space:]]+map=outpost' "$HBA_FILE"; then
     awk '!done && /^[[:space:]]*[^#[:space:]]/ {
-             print "local   outpost         outpost                                 peer map=outpost"
+             print "local   all             outpost                                 peer map=outpost"
              done = 1
          }
          { print }
-         END { if (!done) print "local   outpost         outpost                                 peer map=outpost" }' \
+         END { if (!done) print "local   all             outpost                                 peer map=outpost" }' \
         "$HBA_FILE" >"$HBA_FILE.outpost-new"
     # Same owner and mode as the file it replaces: PostgreSQL must still read it.
     chown --reference="$HBA_FILE" "$HBA_FILE.outpost-new"

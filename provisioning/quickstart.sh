@@ -54,7 +54,7 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'outpost') AS missing 
 \if :missing
 CREATE ROLE outpost LOGIN;
 \endif
-ALTER ROLE outpost WITH LOGIN PASSWORD :'pw';
+ALTER ROLE outpost WITH LOGIN CREATEDB PASSWORD :'pw';
 SQL
 fi
 if [ "$(as_postgres psql -qAt -p "$PG_PORT" -c "SELECT 1 FROM pg_database WHERE datname = 'outpost'")" != 1 ]; then
@@ -75,6 +75,7 @@ database_url = "postgres://outpost:$DB_PASSWORD@127.0.0.1:$PG_PORT/outpost"
 vault_key_file = "$STATE_DIR/vault.key"
 audit_signing_key_file = "$STATE_DIR/audit-signing.key"
 audit_checkpoint_file = "$STATE_DIR/audit-checkpoints.log"
+data_dir = "$STATE_DIR"     # backups (daily, weekly, monthly) go to $STATE_DIR/backups
 TOML
 )
 "$BIN" config check --config "$CONFIG" >/dev/null

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod backup;
 pub mod backup_target;
+pub mod cancellation;
 pub mod cli;
 pub mod config;
 pub mod credentials;

@@ -91,6 +91,25 @@ enum Command {
         #[command(subcommand)]
         command: cli::backup::BackupCommand,
     },
+    /// End the service for this client: at the date an export of everything is
+    /// prepared for the Owners to download for 30 days; then the data is destroyed.
+    #[command(group(clap::ArgGroup::new("mode").required(true)))]
+    Cancel {
+        #[arg(long, env = "OUTPOST_CONFIG")]
+        config: Option<PathBuf>,
+        /// When the service ends: a UTC date (YYYY-MM-DD) or an RFC 3339 time, in the future.
+        #[arg(long, value_name = "DATE", group = "mode")]
+        at: Option<String>,
+        /// End it now: the export is prepared at once.
+        #[arg(long, group = "mode")]
+        now: bool,
+        /// Show the cancellation in force, its dates and its export.
+        #[arg(long, group = "mode")]
+        status: bool,
+        /// Withdraw the cancellation (possible until the export window closes).
+        #[arg(long, group = "mode")]
+        revoke: bool,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -220,6 +239,22 @@ fn main() -> ExitCode {
             pg_bin,
         } => cli::export::run(config.as_deref(), &out, include_secrets, pg_bin.as_deref()),
         Command::Backup { config, command } => cli::backup::run(config.as_deref(), command),
+        Command::Cancel {
+            config,
+            at,
+            now,
+            status,
+            revoke: _,
+        } => {
+            use cli::cancel::Action;
+            let action = match (at.as_deref(), now, status) {
+                (Some(date), _, _) => Action::At(date),
+                (None, true, _) => Action::Now,
+                (None, false, true) => Action::Status,
+                _ => Action::Revoke,
+            };
+            cli::cancel::run(config.as_deref(), action)
+        }
         Command::Config {
             config,
             command: ConfigCommand::Check,

@@ -1,7 +1,8 @@
 //! Periodic work inside `outpost serve`: signed audit checkpoints every five minutes,
 //! an hourly verification of the whole log, hourly purges of expired sessions and
-//! forgotten sign-in failures, and a daily check that the vault key is not due for
-//! rotation. Jobs run the
+//! forgotten sign-in failures, an hourly step of a cancellation in force (and removal
+//! of expired exports), a daily check that the vault key is not due for rotation,
+//! and the backup schedules (see `backup::scheduled`). Jobs run the
 //! blocking database work on the blocking pool and log their outcome; a failing run is
 //! logged loudly and retried at the next tick.
 
@@ -15,7 +16,12 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use crate::audit::checkpoint::Signer;
 use crate::audit::{context, log, query};
+use crate::backup::runs::Trigger;
+use crate::backup::scheduled::Scheduled;
+use crate::cancellation::lifecycle::{self, Step};
+use crate::config::Config;
 use crate::db::Db;
+use crate::export::store;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 use crate::identity::user;
@@ -26,6 +32,7 @@ const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
 const PURGE_HOURLY: &str = "0 17 * * * *";
 const VERIFY_HOURLY: &str = "0 41 * * * *";
 const KEY_REMINDER_DAILY: &str = "0 3 7 * * *";
+const CANCELLATION_HOURLY: &str = "0 29 * * * *";
 
 #[derive(Debug)]
 pub struct Periodic {
@@ -40,6 +47,8 @@ pub struct Periodic {
     pub vault_rotation_interval: Duration,
     pub mailer: Arc<Mailer>,
     pub server_name: String,
+    /// For the cancellation's export (database, data directory).
+    pub config: Arc<Config>,
 }
 
 impl Periodic {
@@ -125,6 +134,38 @@ impl Periodic {
         }
     }
 
+    /// Prepares the cancellation's export at its date and destroys the data when its
+    /// window closes (see `cancellation::lifecycle`); removes expired exports.
+    pub async fn cancellation(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        let outcome = self
+            .db
+            .run(move |conn| {
+                let now = time::OffsetDateTime::now_utc();
+                let expired = store::remove_expired(conn, &this.config.data_dir, now)?;
+                let step = lifecycle::check(conn, &this.config, &this.vault, now)?;
+                Ok::<_, lifecycle::LifecycleError>((expired, step))
+            })
+            .await;
+        match outcome {
+            Ok((expired, step)) => {
+                if expired > 0 {
+                    tracing::info!(expired, "expired exports removed");
+                }
+                match step {
+                    Step::Nothing => {}
+                    Step::Exported(record) => {
+                        tracing::info!(export = %record.id, status = record.status().as_str(), "cancellation export prepared")
+                    }
+                    Step::Destroyed(report) => {
+                        tracing::warn!(rows = ?report.rows, export_files = report.export_files, backup_files = report.backup_files, "export window closed: the client's data was destroyed")
+                    }
+                }
+            }
+            Err(error) => tracing::error!(%error, "cancellation check failed"),
+        }
+    }
+
     async fn purge(self: &Arc<Self>) {
         let this = Arc::clone(self);
         let outcome = self
@@ -178,9 +219,43 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
         Box::pin(async move { p.remind_key_rotation().await })
     })
     .await?;
+    let backups = Scheduled {
+        config: periodic.config.clone(),
+        db: periodic.db.clone(),
+        vault: periodic.vault.clone(),
+        mailer: periodic.mailer.clone(),
+    };
+    for trigger in Trigger::SCHEDULED {
+        let cron = trigger.cron(&periodic.config).trim().to_owned();
+        if cron.is_empty() {
+            continue;
+        }
+        let backups = backups.clone();
+        let job = Job::new_async(cron.as_str(), move |_, _| {
+            let backups = backups.clone();
+            Box::pin(async move { backups.run(trigger, false).await })
+        })?;
+        scheduler.add(job).await?;
+    }
+    schedule(&scheduler, CANCELLATION_HOURLY, &periodic, |p| {
+        Box::pin(async move { p.cancellation().await })
+    })
+    .await?;
+    // Nothing is preparing an export in this process yet: any marked so was cut short.
+    let interrupted = periodic
+        .db
+        .run(|conn| store::fail_interrupted(conn).map_err(crate::db::DbError::from))
+        .await;
+    if let Err(error) = interrupted {
+        tracing::error!(%error, "cannot mark interrupted exports");
+    }
     scheduler.start().await?;
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
     periodic.checkpoint().await;
     periodic.remind_key_rotation().await;
+    // In the background: a catch-up backup must not hold up serving.
+    tokio::spawn(async move { backups.start().await });
+    // A server that was down at the date (or when the window closed) catches up now.
+    periodic.cancellation().await;
     Ok(scheduler)
 }

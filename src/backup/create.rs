@@ -67,15 +67,13 @@ pub fn create(
         .ok_or(BackupError::NoTool("pg_dump"))?;
     let pg_dump_version =
         dump::version(&pg_dump).map_err(|e| BackupError::Failed(e.to_string()))?;
-    let created_at = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(OffsetDateTime::now_utc());
+    let created_at = OffsetDateTime::now_utc();
     let mut parts = Vec::new();
 
     observer.stage("dumping the database");
     let snapshot = tables::begin_snapshot(conn)?;
     let dumped = (|| {
-        let stats = tables::collect(conn)?;
+        let stats = tables::collect(conn, key)?;
         let server_version = server_version(conn)?;
         let child = dump_command(&pg_dump, source.database_url, &snapshot).spawn()?;
         let output = ChildOutput::new(child, "pg_dump")?;

@@ -198,7 +198,7 @@ mod tests {
             tables: vec![super::super::tables::TableStat {
                 name: "public.users".to_owned(),
                 rows: 3,
-                sample_sha256: "cd".repeat(32),
+                sample_mac: "cd".repeat(32),
             }],
         }
     }

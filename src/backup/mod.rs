@@ -17,6 +17,7 @@ pub mod restore;
 pub mod retention;
 pub mod runs;
 pub mod schedule;
+pub mod scheduled;
 pub mod settings;
 pub mod stream;
 pub mod tables;

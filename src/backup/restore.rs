@@ -154,7 +154,7 @@ pub fn restore_into(
         unpack_files(target, &manifest, part, key, dir)?;
     }
     observer.stage("comparing tables");
-    let found = table_stats(&new_url)?;
+    let found = table_stats(&new_url, key)?;
     Ok(RestoreReport {
         backup_id: id.to_owned(),
         database: database.to_owned(),
@@ -335,13 +335,13 @@ fn unpack_files(
         .map_err(|e| BackupError::Failed(format!("{name}: {e}")))
 }
 
-fn table_stats(url: &str) -> Result<Vec<tables::TableStat>, BackupError> {
+fn table_stats(url: &str, key: &BackupKey) -> Result<Vec<tables::TableStat>, BackupError> {
     let mut conn = PgConnection::establish(url).map_err(|e| {
         BackupError::Failed(format!("cannot connect to the restored database: {e}"))
     })?;
     let stats = conn.transaction(|conn| {
         tables::set_stable_text_form(conn)?;
-        tables::collect(conn)
+        tables::collect(conn, key)
     })?;
     Ok(stats)
 }

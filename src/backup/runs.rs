@@ -88,6 +88,16 @@ pub struct Lock {
     conn: PgConnection,
 }
 
+/// Released explicitly: closing the connection releases it too, but only once the
+/// server has noticed, which a next `lock()` may beat.
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(LOCK_KEY)
+            .execute(&mut self.conn);
+    }
+}
+
 impl std::fmt::Debug for Lock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lock").finish_non_exhaustive()
@@ -275,25 +285,25 @@ impl<'a> Backups<'a> {
         Ok(n)
     }
 
-    /// The scheduled tiers that fired while the server was down (or whose run never
-    /// started), oldest tier first; at most one catch-up run is owed per tier.
-    pub fn owed(&self, now: OffsetDateTime) -> Result<Vec<Trigger>, BackupError> {
-        let mut conn = self.db.get()?;
-        let mut owed = Vec::new();
-        for trigger in Trigger::SCHEDULED {
+    /// The run a stopped server owes: the most senior tier (monthly, then weekly, then
+    /// daily) that fired since the last scheduled run started, if any. One catch-up
+    /// run settles every missed tier; it carries the senior tier's label.
+    pub fn owed(&self, now: OffsetDateTime) -> Result<Option<Trigger>, BackupError> {
+        let scheduled = Trigger::SCHEDULED.map(Trigger::as_str);
+        let last: Option<OffsetDateTime> = backup_runs::table
+            .filter(backup_runs::trigger.eq_any(scheduled))
+            .select(diesel::dsl::max(backup_runs::started_at))
+            .first(&mut self.db.get()?)?;
+        for trigger in Trigger::SCHEDULED.into_iter().rev() {
             let cron = trigger.cron(self.config);
             if cron.trim().is_empty() {
                 continue;
             }
             let cron = schedule::parse(cron).map_err(BackupError::Failed)?;
-            let last: Option<OffsetDateTime> = backup_runs::table
-                .filter(backup_runs::trigger.eq(trigger.as_str()))
-                .select(diesel::dsl::max(backup_runs::started_at))
-                .first(&mut conn)?;
             if schedule::missed(&cron, last, now) {
-                owed.push(trigger);
+                return Ok(Some(trigger));
             }
         }
-        Ok(owed)
+        Ok(None)
     }
 }

@@ -4,11 +4,17 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::key::BackupKey;
+use super::pipeline::hex;
 
 /// Rows per table whose text form is digested: enough to catch a column restored
 /// wrongly, cheap on a big table when a primary key orders the sample.
 const SAMPLE_ROWS: u32 = 1000;
+const INFO_SAMPLE_MAC: &[u8] = b"outpost backup table samples v1: mac";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,9 +22,11 @@ pub struct TableStat {
     /// `schema.table`
     pub name: String,
     pub rows: u64,
-    /// SHA-256 (hex) of the first rows in primary-key order (text order without one),
-    /// each in PostgreSQL's text form, newline-separated.
-    pub sample_sha256: String,
+    /// HMAC-SHA256 (hex), under a key derived from the backup key, of the SHA-256 of
+    /// the first rows in primary-key order (text order without one), each in
+    /// PostgreSQL's text form, newline-separated. Keyed, because the manifest is
+    /// readable without the key and a bare digest of a small table could be guessed.
+    pub sample_mac: String,
 }
 
 /// One difference a drill found.
@@ -71,7 +79,8 @@ pub fn set_stable_text_form(conn: &mut PgConnection) -> QueryResult<()> {
 }
 
 /// Every ordinary table outside the system schemas, with its statistics.
-pub fn collect(conn: &mut PgConnection) -> QueryResult<Vec<TableStat>> {
+pub fn collect(conn: &mut PgConnection, key: &BackupKey) -> QueryResult<Vec<TableStat>> {
+    let mac_key = key.derive(None, INFO_SAMPLE_MAC);
     let tables: Vec<TableName> = diesel::sql_query(
         "SELECT n.nspname AS schema, c.relname AS name, \
                 coalesce((SELECT string_agg(quote_ident(a.attname), ', ' \
@@ -108,7 +117,11 @@ pub fn collect(conn: &mut PgConnection) -> QueryResult<Vec<TableStat>> {
         out.push(TableStat {
             name: format!("{}.{}", t.schema, t.name),
             rows: u64::try_from(stat.rows).unwrap_or(0),
-            sample_sha256: stat.sample,
+            sample_mac: hex(&Hmac::<Sha256>::new_from_slice(mac_key.as_ref())
+                .expect("any key length")
+                .chain_update(stat.sample.as_bytes())
+                .finalize()
+                .into_bytes()),
         });
     }
     Ok(out)
@@ -126,7 +139,7 @@ pub fn compare(expected: &[TableStat], found: &[TableStat]) -> Vec<Mismatch> {
                     got.rows, want.rows
                 )
             }
-            Some(got) if got.sample_sha256 != want.sample_sha256 => {
+            Some(got) if got.sample_mac != want.sample_mac => {
                 "the sampled rows differ from the backup's source".to_owned()
             }
             Some(_) => continue,
@@ -160,7 +173,7 @@ mod tests {
         TableStat {
             name: name.into(),
             rows,
-            sample_sha256: sample.into(),
+            sample_mac: sample.into(),
         }
     }
 

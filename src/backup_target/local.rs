@@ -159,8 +159,16 @@ impl Target for LocalDir {
     fn delete(&self, name: &str) -> Result<()> {
         let path = self.path(name)?;
         match fs::remove_file(&path) {
-            Ok(()) => fsync_dir(path.parent().expect("below the root"))
-                .map_err(|e| io_err("delete", &path, e)),
+            Ok(()) => {
+                let parent = path.parent().expect("below the root");
+                // The backup's directory goes with its last object (it fails while
+                // others remain, which is fine).
+                if parent != self.root && fs::remove_dir(parent).is_ok() {
+                    return fsync_dir(parent.parent().expect("below the root"))
+                        .map_err(|e| io_err("delete", &path, e));
+                }
+                fsync_dir(parent).map_err(|e| io_err("delete", &path, e))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err("delete", &path, e)),
         }

@@ -6,7 +6,9 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
+use crate::audit::Actor;
 use crate::export::{self, Options};
+use crate::identity::ClientInfo;
 
 pub fn run(
     path: Option<&Path>,
@@ -40,6 +42,9 @@ pub fn run(
         out,
         include_secrets,
         pg_bin,
+        actor: Actor::Cli,
+        client: ClientInfo::default(),
+        target: None,
     };
     let result = export::run(&mut conn, &config, &vault, &options, &mut step);
     if let Some(bar) = &bar {

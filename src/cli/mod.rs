@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod backup;
+pub mod cancel;
 pub mod config_check;
 pub mod export;
 pub mod harden;

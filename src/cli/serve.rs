@@ -41,6 +41,7 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
         vault_rotation_interval: config.vault_rotation_interval,
         mailer: state.mailer.clone(),
         server_name: config.server_name.clone(),
+        config: state.config.clone(),
     };
     actix_web::rt::System::new().block_on(async move {
         let _scheduler = scheduler::start(periodic)

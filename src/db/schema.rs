@@ -163,6 +163,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    exports (id) {
+        id -> Uuid,
+        requested_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        status -> Text,
+        bytes -> Nullable<Int8>,
+        error -> Nullable<Text>,
+        include_secrets -> Bool,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    cancellations (id) {
+        id -> Uuid,
+        requested_at -> Timestamptz,
+        effective_at -> Timestamptz,
+        window_closes_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        export_id -> Nullable<Uuid>,
+        destroyed_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(setup_links -> users (user_id));
 
@@ -273,6 +298,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(cancellations -> exports (export_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
@@ -290,6 +316,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_verifications,
     backup_drills,
     backup_runs,
+    cancellations,
+    exports,
     host_checks,
     invitations,
     login_throttle,

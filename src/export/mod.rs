@@ -8,6 +8,7 @@
 
 pub(crate) mod dump;
 pub mod markdown;
+pub mod store;
 pub mod tarball;
 
 use std::io::{BufWriter, Write};
@@ -23,7 +24,7 @@ use crate::audit::{self, Actor, Event, Outcome, query};
 use crate::config::Config;
 use crate::credentials;
 use crate::db::schema::audit_events;
-use crate::identity::{api_keys, team};
+use crate::identity::{ClientInfo, api_keys, team};
 use crate::vault::Vault;
 use markdown::AuditSummary;
 use tarball::Tarball;
@@ -55,6 +56,12 @@ pub struct Options<'a> {
     pub include_secrets: bool,
     /// The directory of `pg_dump`; found by [`dump::locate`] when not given.
     pub pg_bin: Option<&'a Path>,
+    /// Who the `data.exported` entry names: the operator, an Owner, or the system at
+    /// cancellation.
+    pub actor: Actor,
+    pub client: ClientInfo,
+    /// What the entry is about (`export:<id>` for exports kept on the server).
+    pub target: Option<String>,
 }
 
 /// What was written, for the caller to report.
@@ -165,15 +172,18 @@ pub fn run(
     let bytes = partial.as_file().metadata()?.len();
 
     // Audited before the archive takes its name: an export that exists was recorded.
-    audit::record(
-        conn,
-        &Event::new(Actor::Cli, ACTION, Outcome::Success).details(json!({
+    let mut event = Event::new(options.actor.clone(), ACTION, Outcome::Success)
+        .client(&options.client)
+        .details(json!({
             "include_secrets": options.include_secrets,
             "values": revealed,
             "files": members.len() + 1,
             "bytes": bytes,
-        })),
-    )?;
+        }));
+    if let Some(target) = &options.target {
+        event = event.target(target.clone());
+    }
+    audit::record(conn, &event)?;
     partial.persist(options.out).map_err(|e| out_err(e.error))?;
     Ok(Summary {
         members,

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::credentials::CredentialError;
 use crate::db::DbError;
+use crate::export::store::StoreError;
 use crate::identity::api_keys::ApiKeyError;
 use crate::identity::team::TeamError;
 use crate::identity::totp::TotpError;
@@ -358,6 +359,21 @@ impl From<TeamError> for AppError {
             | TeamError::SameApprover => AppError::NotPermitted(text),
             TeamError::InvalidEmail(_) => AppError::Unprocessable(text),
             TeamError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::NotReady(status) => {
+                AppError::Conflict(format!("This export cannot be downloaded: it is {status}."))
+            }
+            StoreError::Expired => AppError::Gone(
+                "This export expired and its file was removed. Prepare a new one.".into(),
+            ),
+            StoreError::Missing(_) | StoreError::Db(_) => AppError::Internal(e.to_string()),
         }
     }
 }

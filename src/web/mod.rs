@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod csrf;
+pub mod download;
 pub mod error;
 pub mod guard;
 pub mod mail;

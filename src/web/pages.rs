@@ -20,6 +20,8 @@ pub struct Layout<'a> {
     pub user: Option<&'a User>,
     pub nav: Vec<NavItem>,
     pub active: &'static str,
+    /// A notice above every page's content (the cancellation's dates, for Owners).
+    pub banner: Option<String>,
 }
 
 pub struct NavItem {
@@ -36,6 +38,7 @@ impl<'a> Layout<'a> {
             user: None,
             nav: Vec::new(),
             active: "",
+            banner: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl<'a> Layout<'a> {
             (Capability::TeamView, "/team", "Team"),
             (Capability::CredentialsView, "/credentials", "Credentials"),
             (Capability::ApiKeysManage, "/keys", "API keys"),
+            (Capability::DataExport, "/export", "Export"),
             (
                 Capability::SecurityPolicyManage,
                 "/settings/security",
@@ -76,7 +80,13 @@ impl<'a> Layout<'a> {
             user: Some(&caller.user),
             nav,
             active,
+            banner: None,
         }
+    }
+
+    pub fn with_banner(mut self, banner: Option<String>) -> Self {
+        self.banner = banner;
+        self
     }
 
     /// A signed-in page outside the navigation (enrolment), with sign-out only.
@@ -87,6 +97,7 @@ impl<'a> Layout<'a> {
             user: Some(user),
             nav: Vec::new(),
             active: "",
+            banner: None,
         }
     }
 }

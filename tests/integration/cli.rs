@@ -242,6 +242,10 @@ async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
             ("OUTPOST_LISTEN", "127.0.0.1:0"),
             ("OUTPOST_WORKERS", "1"),
             ("OUTPOST_LOG_FORMAT", "json"),
+            // No catch-up backup at start: this test is about serving.
+            ("OUTPOST_BACKUP__DAILY", ""),
+            ("OUTPOST_BACKUP__WEEKLY", ""),
+            ("OUTPOST_BACKUP__MONTHLY", ""),
         ],
         &["serve"],
     ));

@@ -93,7 +93,7 @@ impl Fixture {
 }
 
 /// The tarball's members in order, with their bytes.
-fn members(file: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn members(file: &Path) -> Vec<(String, Vec<u8>)> {
     let mut archive = tar::Archive::new(std::fs::File::open(file).unwrap());
     archive
         .entries()
@@ -108,7 +108,7 @@ fn members(file: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

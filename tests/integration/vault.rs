@@ -491,6 +491,7 @@ async fn owners_are_emailed_when_the_vault_key_is_due_for_rotation() {
         vault_rotation_interval: Duration::ZERO,
         mailer: Arc::new(Mailer::from_config(&config.smtp).unwrap()),
         server_name: config.server_name.clone(),
+        config: Arc::new(config.clone()),
     });
     periodic.remind_key_rotation().await;
     periodic.remind_key_rotation().await;

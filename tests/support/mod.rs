@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod backup;
 pub mod browser;
 pub mod canary;
 pub mod daemon;

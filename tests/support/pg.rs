@@ -54,7 +54,9 @@ pub fn write_test_keys(dir: &Path, origin: &str) {
 }
 
 /// The `outpost` binary with nothing in its environment but `db_url` and the keys
-/// [`write_test_keys`] put in `dir` (checkpoints are appended to `dir` too).
+/// [`write_test_keys`] put in `dir` (checkpoints are appended to `dir` too, and
+/// backups go below it). Backup schedules are off: a `serve` started here must not
+/// begin with a catch-up backup; backup tests turn them on where they need them.
 pub fn outpost_command(dir: &Path, db_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_outpost"));
     command
@@ -65,7 +67,11 @@ pub fn outpost_command(dir: &Path, db_url: &str) -> Command {
             "OUTPOST_AUDIT_SIGNING_KEY_FILE",
             dir.join("audit-signing.key"),
         )
-        .env("OUTPOST_AUDIT_CHECKPOINT_FILE", dir.join("checkpoints.log"));
+        .env("OUTPOST_AUDIT_CHECKPOINT_FILE", dir.join("checkpoints.log"))
+        .env("OUTPOST_DATA_DIR", dir.join("data"))
+        .env("OUTPOST_BACKUP__DAILY", "")
+        .env("OUTPOST_BACKUP__WEEKLY", "")
+        .env("OUTPOST_BACKUP__MONTHLY", "");
     command
 }
 

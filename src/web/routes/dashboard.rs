@@ -105,9 +105,11 @@ pub async fn overview(
         },
         tone: if due.is_some() { "warn" } else { "ok" },
     };
+    let banner = super::export::banner(&state, &caller.caller).await?;
     pages::html(
         &OverviewPage {
-            layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/"),
+            layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/")
+                .with_banner(banner),
             version: VERSION,
             user: caller.user(),
             session_expires: expires,

@@ -6,6 +6,7 @@ mod assets;
 mod audit;
 mod credentials;
 mod dashboard;
+mod export;
 mod health;
 mod invite;
 mod keys;
@@ -112,8 +113,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/credentials/{id}/reveal")
                         .route(web::post().to(credentials::api::reveal)),
+                )
+                .service(
+                    web::resource("/exports")
+                        .route(web::get().to(export::api::list))
+                        .route(web::post().to(export::api::create)),
+                )
+                .service(web::resource("/exports/{id}").route(web::get().to(export::api::get)))
+                .service(
+                    web::resource("/exports/{id}/download").route(web::get().to(export::download)),
                 ),
         )
+        .service(
+            web::resource("/export")
+                .route(web::get().to(export::page))
+                .route(web::post().to(export::prepare)),
+        )
+        .service(web::resource("/export/{id}/download").route(web::get().to(export::download)))
         .service(
             web::resource("/credentials")
                 .route(web::get().to(credentials::page))

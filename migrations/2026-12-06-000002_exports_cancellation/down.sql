@@ -1,0 +1,2 @@
+DROP TABLE cancellations;
+DROP TABLE exports;

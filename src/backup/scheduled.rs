@@ -1,0 +1,112 @@
+//! Backups inside `outpost serve`: each scheduled run is followed by its restore drill
+//! (unless `backup.drill = false`) and by retention, and whatever goes wrong is an
+//! alert told to the Owners and Admins. At start, runs left `running` by a process
+//! that died are marked interrupted, and a run the stopped server missed is caught up.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::create::Quiet;
+use super::error::BackupError;
+use super::runs::{Backups, Trigger};
+use crate::audit::Actor;
+use crate::config::Config;
+use crate::db::Db;
+use crate::notify::{Mailer, alerts};
+use crate::vault::Vault;
+
+/// What a scheduled backup needs, shared by the scheduler's jobs.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub mailer: Arc<Mailer>,
+}
+
+impl Scheduled {
+    /// One scheduled (or caught-up) run: backup, drill, retention, then alerts told.
+    pub async fn run(&self, trigger: Trigger, catch_up: bool) {
+        let this = self.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || this.run_blocking(trigger, catch_up)).await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(BackupError::Busy)) => {
+                tracing::warn!(
+                    trigger = trigger.as_str(),
+                    "scheduled backup skipped: another backup is running"
+                )
+            }
+            // Recorded, audited and alerted where it happened; logged there too.
+            Ok(Err(_)) => {}
+            Err(error) => tracing::error!(%error, "scheduled backup task failed"),
+        }
+        alerts::deliver(&self.db, &self.mailer, &self.config.server_name).await;
+    }
+
+    fn run_blocking(&self, trigger: Trigger, catch_up: bool) -> Result<(), BackupError> {
+        let backups = Backups {
+            config: &self.config,
+            db: &self.db,
+            vault: &self.vault,
+        };
+        let target = &self.config.backup.target;
+        let mut lock = backups.lock()?;
+        let report = backups.run_locked(
+            &mut lock,
+            target,
+            trigger,
+            catch_up,
+            Actor::System,
+            &mut Quiet,
+        )?;
+        if self.config.backup.drill {
+            // A failed drill is recorded and alerted; retention still runs, since
+            // it never removes the newest backup.
+            let _ = backups.drill_locked(
+                &mut lock,
+                target,
+                &report.id.to_string(),
+                Actor::System,
+                &mut Quiet,
+            );
+        }
+        backups.prune(target, false, Actor::System)?;
+        Ok(())
+    }
+
+    /// At start: interrupted runs marked, a missed run caught up.
+    pub async fn start(&self) {
+        let this = self.clone();
+        let owed = tokio::task::spawn_blocking(move || {
+            let backups = Backups {
+                config: &this.config,
+                db: &this.db,
+                vault: &this.vault,
+            };
+            let interrupted = backups.mark_interrupted()?;
+            if interrupted > 0 {
+                tracing::warn!(
+                    runs = interrupted,
+                    "backups interrupted by a stop were marked as such"
+                );
+            }
+            backups.owed(OffsetDateTime::now_utc())
+        })
+        .await;
+        match owed {
+            Ok(Ok(Some(trigger))) => {
+                tracing::info!(
+                    trigger = trigger.as_str(),
+                    "catching up a backup missed while the server was down"
+                );
+                self.run(trigger, true).await;
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::error!(%error, "missed backups could not be checked"),
+            Err(error) => tracing::error!(%error, "missed backups could not be checked"),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! A server to back up: its own database with a team, a sealed credential, audit
+//! entries and a table of client data, the keys `outpost` loads, a data directory,
+//! client files, and the configuration the library and the binary both read.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use diesel::prelude::*;
+use outpost::audit::{self, Actor, Event, Outcome};
+use outpost::backup::runs::Backups;
+use outpost::backup::settings::TargetSettings;
+use outpost::config::{Config, DatabaseUrl};
+use outpost::credentials::{self, Kind, NewCredential};
+use outpost::db::Db;
+use outpost::identity::{ClientInfo, Role, user};
+use outpost::secret::SecretString;
+use outpost::vault::Vault;
+use outpost::vault::keyring::KeySource;
+
+use super::canary;
+use super::pg::{TestDb, outpost_command, write_test_keys};
+
+pub struct Server {
+    pub db: TestDb,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub pool: Db,
+    pub vault: Vault,
+    /// The sealed credential's value, recorded as a canary.
+    pub secret: String,
+}
+
+impl Server {
+    /// `rows` rows of client data beside the app's own tables.
+    pub fn new(rows: u32) -> Self {
+        let db = TestDb::new();
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_test_keys(dir.path(), "test.example/audit");
+        let files = dir.path().join("files");
+        std::fs::create_dir_all(files.join("reports")).unwrap();
+        std::fs::write(files.join("reports/q3.md"), "# Q3\nall good\n").unwrap();
+        let mut config = Config {
+            database_url: DatabaseUrl::new(db.url.clone()),
+            vault_key_file: dir.path().join("vault.key"),
+            audit_signing_key_file: dir.path().join("audit-signing.key"),
+            audit_checkpoint_file: dir.path().join("checkpoints.log"),
+            data_dir: dir.path().join("data"),
+            pool_size: 4,
+            ..Config::default()
+        };
+        config.backup.daily = String::new();
+        config.backup.weekly = String::new();
+        config.backup.monthly = String::new();
+        config.backup.data_directories = vec![files];
+        let pool = Db::connect(&config).expect("pool");
+        let vault = Vault::load(KeySource::File(config.vault_key_file.clone())).expect("vault");
+        let mut conn = db.conn();
+        vault.check_against(&mut conn).expect("keyring");
+        let owner = user::create(&mut conn, "owner@example.com", Role::Owner).unwrap();
+        user::create(&mut conn, "admin@example.com", Role::Admin).unwrap();
+        let secret = canary::secret("sk-backup");
+        credentials::create(
+            &mut conn,
+            &vault,
+            &owner,
+            NewCredential {
+                name: "Stripe live".into(),
+                kind: Kind::ApiKey,
+                value: SecretString::new(&secret),
+                description: None,
+                expires_at: None,
+                rotate_every_days: None,
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+        audit::record(
+            &mut conn,
+            &Event::new(Actor::User(owner.id), "user.signed_in", Outcome::Success),
+        )
+        .unwrap();
+        for sql in [
+            "CREATE TABLE client_notes (id bigint PRIMARY KEY, body text NOT NULL, at timestamptz NOT NULL)"
+                .to_owned(),
+            format!(
+                "INSERT INTO client_notes SELECT g, md5(g::text) || repeat(' note', g % 7), \
+                   timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute' \
+                 FROM generate_series(1, {rows}) g"
+            ),
+            "CREATE TABLE no_key (v text)".to_owned(),
+            "INSERT INTO no_key VALUES ('b'), ('a'), (NULL)".to_owned(),
+        ] {
+            db.execute(&sql);
+        }
+        Self {
+            db,
+            dir,
+            config,
+            pool,
+            vault,
+            secret,
+        }
+    }
+
+    pub fn backups(&self) -> Backups<'_> {
+        Backups {
+            config: &self.config,
+            db: &self.pool,
+            vault: &self.vault,
+        }
+    }
+
+    /// The local target's directory.
+    pub fn local_dir(&self) -> PathBuf {
+        self.config.data_dir.join("backups")
+    }
+
+    /// Adds an S3 target `name` whose keys are stored credentials.
+    pub fn add_s3_target(&mut self, name: &str, endpoint: &str, bucket: &str) {
+        let mut conn = self.db.conn();
+        let owner = user::find_by_email(&mut conn, "owner@example.com")
+            .unwrap()
+            .unwrap();
+        for (credential, value) in [("s3 key id", "AKIDTEST"), ("s3 secret", "s3-secret-key")] {
+            if credentials::for_outpost(&mut conn, &self.vault, credential).is_ok() {
+                continue;
+            }
+            credentials::create(
+                &mut conn,
+                &self.vault,
+                &owner,
+                NewCredential {
+                    name: credential.into(),
+                    kind: Kind::ApiKey,
+                    value: SecretString::new(value),
+                    description: None,
+                    expires_at: None,
+                    rotate_every_days: None,
+                },
+                &ClientInfo::default(),
+            )
+            .unwrap();
+        }
+        self.config.backup.targets.insert(
+            name.into(),
+            TargetSettings::S3 {
+                bucket: bucket.into(),
+                region: "us-east-1".into(),
+                endpoint: endpoint.into(),
+                prefix: format!("host-{name}"),
+                path_style: true,
+                allow_http: true,
+                access_key_id_credential: "s3 key id".into(),
+                secret_access_key_credential: "s3 secret".into(),
+                request_timeout: std::time::Duration::from_secs(20),
+            },
+        );
+    }
+
+    /// The binary, configured like the library (schedules off, this data directory).
+    pub fn command(&self) -> Command {
+        let mut command = outpost_command(self.dir.path(), &self.db.url);
+        command.env(
+            "OUTPOST_BACKUP__DATA_DIRECTORIES",
+            format!("[{:?}]", self.files_dir()),
+        );
+        command
+    }
+
+    pub fn files_dir(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+
+    pub fn conn(&self) -> PgConnection {
+        self.db.conn()
+    }
+}
+
+/// Every table's rows in a canonical order, as text: two databases holding the same
+/// data give the same strings.
+pub fn dump_rows(url: &str, table: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        r: String,
+    }
+    let mut conn = PgConnection::establish(url).expect("connect");
+    diesel::sql_query(format!(
+        "SELECT t::text AS r FROM {table} t ORDER BY t::text"
+    ))
+    .load::<Row>(&mut conn)
+    .expect("rows")
+    .into_iter()
+    .map(|r| r.r)
+    .collect()
+}
+
+/// Drops a database the test restored into.
+pub fn drop_database(url: &str, name: &str) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .expect("drop database");
+}
+
+/// Files below `dir`, relative, sorted.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}

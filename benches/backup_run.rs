@@ -27,6 +27,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -311,6 +312,12 @@ fn write_config(dir: &Path, url: &str, data_dir: &Path, pg_bin: &Path) -> PathBu
     path
 }
 
+/// The names in `dir` (none if it does not exist).
+fn entries(dir: &Path) -> BTreeSet<OsString> {
+    let names = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    names.map(|e| e.file_name()).collect()
+}
+
 /// Total size of the files under `dir` (0 if it does not exist).
 fn tree_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -387,14 +394,18 @@ fn bench(target: u64, rounds: usize) {
         sample
     };
     let backup = || {
-        let before = tree_bytes(&backups);
+        let before = entries(&backups);
         let mut command = Command::new(outpost);
         command
             .args(["backup", "run"])
             .env("OUTPOST_CONFIG", &config)
             .env("OUTPOST_LOG", "warn");
         let mut sample = measured(&command).unwrap_or_else(|e| panic!("{e}"));
-        sample.stored_bytes = tree_bytes(&backups) - before;
+        // What the new backup's directory holds, whatever else the run removed.
+        sample.stored_bytes = entries(&backups)
+            .difference(&before)
+            .map(|name| tree_bytes(&backups.join(name)))
+            .sum();
         sample
     };
 

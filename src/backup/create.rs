@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use super::error::BackupError;
 use super::key::BackupKey;
-use super::manifest::{MANIFEST_VERSION, Manifest, Part};
+use super::manifest::{ContentKey, MANIFEST_VERSION, Manifest, Part};
 use super::producer::{ChildOutput, Encrypted, ThreadOutput};
+use super::recipient::Recipient;
 use super::tables;
 use crate::backup_target::{MANIFEST, Stored, Target};
 use crate::export::dump;
@@ -34,6 +35,16 @@ pub struct Source<'a> {
     /// backup still open after a restore.
     pub keyring: &'a str,
     pub zstd_level: i32,
+    /// Seal the parts to this recipient instead of the server's key.
+    pub recipient: Option<&'a Recipient>,
+}
+
+/// A finished backup: its manifest and, when sealed to a recipient, the content key,
+/// held only until the caller's drill is done.
+#[derive(Debug)]
+pub struct Created {
+    pub manifest: Manifest,
+    pub content_key: Option<BackupKey>,
 }
 
 /// Stages and bytes, for progress bars and logs.
@@ -51,17 +62,30 @@ impl Observer for Quiet {
     fn bytes(&mut self, _: u64) {}
 }
 
-/// Takes a backup with id `id` into `target`. `conn` is held for the dump's whole
-/// snapshot. On error, whatever was uploaded is left without a manifest: never listed
-/// as complete, removed by the next run's cleanup.
+/// Takes a backup with id `id` into `target`; `server_key` signs the manifest (and
+/// encrypts the parts, unless they are sealed to a recipient). `conn` is held for the
+/// dump's whole snapshot. On error, whatever was uploaded is left without a manifest:
+/// never listed as complete, removed by the next run's cleanup.
 pub fn create(
     conn: &mut PgConnection,
     id: Uuid,
     source: &Source<'_>,
     target: &dyn Target,
-    key: &BackupKey,
+    server_key: &BackupKey,
     observer: &mut dyn Observer,
-) -> Result<Manifest, BackupError> {
+) -> Result<Created, BackupError> {
+    let (content_key, wrapped) = match source.recipient {
+        Some(recipient) => {
+            let (key, wrapped) = recipient.new_content_key();
+            let sealed = ContentKey {
+                key_id: key.id().to_owned(),
+                wrapped,
+            };
+            (Some(key), Some(sealed))
+        }
+        None => (None, None),
+    };
+    let key = content_key.as_ref().unwrap_or(server_key);
     let pg_dump = dump::locate_tool("pg_dump", source.pg_bin)
         .filter(|t| t.is_file())
         .ok_or(BackupError::NoTool("pg_dump"))?;
@@ -110,19 +134,23 @@ pub fn create(
         version: MANIFEST_VERSION,
         backup_id: id,
         created_at,
-        key_id: key.id().to_owned(),
+        key_id: server_key.id().to_owned(),
         outpost_version: env!("CARGO_PKG_VERSION").to_owned(),
         pg_dump_version,
         server_version,
         parts,
         tables: stats,
+        content_key: wrapped,
     };
     observer.stage("writing the manifest");
-    let signed = manifest.sign(key)?;
+    let signed = manifest.sign(server_key)?;
     let name = format!("{id}/{MANIFEST}");
     let stored = target.put(&name, &mut Cursor::new(signed.as_bytes()))?;
     target.verify(&name, &stored)?;
-    Ok(manifest)
+    Ok(Created {
+        manifest,
+        content_key,
+    })
 }
 
 /// Streams one part into the target, then reads it back: the size and SHA-256 the

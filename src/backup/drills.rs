@@ -8,23 +8,27 @@ use serde_json::json;
 use super::catalog;
 use super::create::Observer;
 use super::error::BackupError;
-use super::restore::{self, RestoreReport};
+use super::recipient::Identity;
+use super::restore::{self, Keys, RestoreReport};
 use super::runs::{Backups, Lock};
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::db::schema::backup_drills;
 use crate::notify::alerts::{self, Severity};
 
 impl Backups<'_> {
-    /// Drills backup `id` (a unique prefix will do) on target `target_name`.
+    /// Drills backup `id` (a unique prefix will do) on target `target_name`; a backup
+    /// sealed to a recipient needs its `identity`.
     pub fn drill(
         &self,
         target_name: &str,
         id: &str,
+        identity: Option<&Identity>,
         actor: Actor,
         observer: &mut dyn Observer,
     ) -> Result<RestoreReport, BackupError> {
         let mut lock = self.lock()?;
-        self.drill_locked(&mut lock, target_name, id, actor, observer)
+        let keys = self.keys(identity);
+        self.drill_locked(&mut lock, target_name, id, &keys, actor, observer)
     }
 
     pub fn drill_locked(
@@ -32,6 +36,7 @@ impl Backups<'_> {
         _lock: &mut Lock,
         target_name: &str,
         id: &str,
+        keys: &Keys<'_>,
         actor: Actor,
         observer: &mut dyn Observer,
     ) -> Result<RestoreReport, BackupError> {
@@ -50,7 +55,7 @@ impl Backups<'_> {
             self.config.database_url.expose(),
             &*target,
             &id,
-            &self.key(),
+            keys,
             self.config.backup.pg_bin.as_deref(),
             observer,
         );

@@ -16,6 +16,8 @@ pub enum BackupError {
     Io(#[from] std::io::Error),
     #[error("manifest: {0}")]
     Manifest(#[from] ManifestError),
+    #[error("{0}")]
+    Recipient(#[from] crate::backup::recipient::RecipientError),
     #[error("no {0} found (install the PostgreSQL client or set backup.pg_bin)")]
     NoTool(&'static str),
     #[error("no backup target named {0:?} (targets: {1})")]

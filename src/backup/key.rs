@@ -20,7 +20,8 @@ pub enum KeyError {
 }
 
 /// A 256-bit backup key and the id written beside what it protects, so a restore
-/// can tell which key a file needs before trying one.
+/// can tell which key a file needs before trying one. Copies wipe themselves too.
+#[derive(Clone)]
 pub struct BackupKey {
     id: String,
     material: Zeroizing<[u8; 32]>,
@@ -58,6 +59,11 @@ impl BackupKey {
             .finalize();
         let id = format!("vault-{}", super::pipeline::hex(&digest[..6]));
         Self::new(id, material).expect("the derived id is printable ASCII")
+    }
+
+    /// The raw key, to wrap it for a recipient.
+    pub(crate) fn material(&self) -> &[u8; 32] {
+        &self.material
     }
 
     pub fn id(&self) -> &str {

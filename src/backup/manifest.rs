@@ -61,6 +61,19 @@ pub struct Manifest {
     /// drill must find again.
     #[serde(default)]
     pub tables: Vec<super::tables::TableStat>,
+    /// When the backup is sealed to a recipient: its parts' content key, wrapped to
+    /// that recipient (see [`super::recipient`]). Absent: the parts are under `key_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_key: Option<ContentKey>,
+}
+
+/// A recipient-sealed backup's content key, wrapped to the recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentKey {
+    /// The id in the parts' headers: `recipient-<fingerprint>`.
+    pub key_id: String,
+    pub wrapped: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -200,6 +213,7 @@ mod tests {
                 rows: 3,
                 sample_mac: "cd".repeat(32),
             }],
+            content_key: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod producer;
 pub mod prune;
+pub mod recipient;
 pub mod recover;
 pub mod restore;
 pub mod retention;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::catalog;
 use super::create::Observer;
 use super::error::BackupError;
+use super::recipient::Identity;
 use super::restore::{self, Destination, RestoreReport};
 use super::runs::{Backups, Trigger};
 use crate::audit::{self, Actor, Event, Outcome};
@@ -21,6 +22,20 @@ use crate::audit::{self, Actor, Event, Outcome};
 pub enum Replace {
     Refused,
     Allowed,
+}
+
+/// What to restore, and where.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreRequest<'a> {
+    pub target: &'a str,
+    /// A backup id, or a unique start of one.
+    pub id: &'a str,
+    /// The database to restore into.
+    pub into: &'a str,
+    pub files_into: Option<&'a std::path::Path>,
+    pub replace: Replace,
+    /// Opens a backup sealed to a recipient.
+    pub identity: Option<&'a Identity>,
 }
 
 #[derive(Debug)]
@@ -33,17 +48,20 @@ pub struct RecoverReport {
 }
 
 impl Backups<'_> {
-    #[allow(clippy::too_many_arguments)]
     pub fn restore(
         &self,
-        target_name: &str,
-        id: &str,
-        into: &str,
-        files_into: Option<&std::path::Path>,
-        replace: Replace,
+        request: RestoreRequest<'_>,
         actor: Actor,
         observer: &mut dyn Observer,
     ) -> Result<RecoverReport, BackupError> {
+        let RestoreRequest {
+            target: target_name,
+            id,
+            into,
+            files_into,
+            replace,
+            identity,
+        } = request;
         let mut lock = self.lock()?;
         let url = self.config.database_url.expose();
         let target = self.target(target_name)?;
@@ -82,7 +100,7 @@ impl Backups<'_> {
             files_into,
             pg_bin: self.config.backup.pg_bin.as_deref(),
         };
-        let restored = restore::restore_into(&*target, &id, &self.key(), to, observer)?;
+        let restored = restore::restore_into(&*target, &id, &self.keys(identity), to, observer)?;
         if !restored.passed() {
             let problems = restored
                 .mismatches

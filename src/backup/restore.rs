@@ -17,10 +17,40 @@ use super::key::BackupKey;
 use super::manifest::{Manifest, Part};
 use super::pipeline::BackupReader;
 use super::producer::ChildOutput;
+use super::recipient::Identity;
 use super::tables::{self, Mismatch};
 use crate::backup_target::Target;
 use crate::db::with_database;
 use crate::export::dump;
+
+/// The keys a reader holds: the server's (manifests, and parts unless sealed to a
+/// recipient), and what opens a recipient-sealed backup: the content key still in
+/// memory right after the backup, or the recipient's identity.
+#[derive(Debug)]
+pub struct Keys<'a> {
+    pub server: BackupKey,
+    pub identity: Option<&'a Identity>,
+    pub content: Option<BackupKey>,
+}
+
+impl Keys<'_> {
+    /// The key the parts of `manifest` are encrypted under.
+    pub fn for_parts(&self, manifest: &Manifest) -> Result<BackupKey, BackupError> {
+        let Some(sealed) = &manifest.content_key else {
+            return Ok(self.server.clone());
+        };
+        if let Some(content) = self.content.as_ref().filter(|k| k.id() == sealed.key_id) {
+            return Ok(content.clone());
+        }
+        match self.identity {
+            Some(identity) => Ok(identity.unwrap_key(&sealed.key_id, &sealed.wrapped)?),
+            None => Err(BackupError::Failed(format!(
+                "backup {} is sealed to a recipient ({}): only its identity file opens it (give --identity FILE)",
+                manifest.backup_id, sealed.key_id
+            ))),
+        }
+    }
+}
 
 /// What a restore (or a drill) found.
 #[derive(Debug, Clone, Serialize)]
@@ -125,7 +155,7 @@ pub struct Destination<'a> {
 pub fn restore_into(
     target: &dyn Target,
     id: &str,
-    key: &BackupKey,
+    keys: &Keys<'_>,
     to: Destination<'_>,
     observer: &mut dyn Observer,
 ) -> Result<RestoreReport, BackupError> {
@@ -139,7 +169,8 @@ pub fn restore_into(
     let pg_restore = dump::locate_tool("pg_restore", pg_bin)
         .filter(|t| t.is_file())
         .ok_or(BackupError::NoTool("pg_restore"))?;
-    let manifest = catalog::read_manifest(target, id, key)?;
+    let manifest = catalog::read_manifest(target, id, &keys.server)?;
+    let key = &keys.for_parts(&manifest)?;
     let mut bytes = verify_parts(target, &manifest, key, observer)?;
     let mut admin = PgConnection::establish(url)
         .map_err(|e| BackupError::Failed(format!("cannot connect to the database server: {e}")))?;
@@ -171,7 +202,7 @@ pub fn drill(
     url: &str,
     target: &dyn Target,
     id: &str,
-    key: &BackupKey,
+    keys: &Keys<'_>,
     pg_bin: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<RestoreReport, BackupError> {
@@ -185,7 +216,7 @@ pub fn drill(
         files_into: None,
         pg_bin,
     };
-    let result = restore_into(target, id, key, to, observer);
+    let result = restore_into(target, id, keys, to, observer);
     observer.stage("dropping the scratch database");
     let dropped = PgConnection::establish(url)
         .map_err(|e| BackupError::Failed(e.to_string()))

@@ -15,6 +15,8 @@ use super::create::{self, Observer, Source};
 use super::error::BackupError;
 use super::key::BackupKey;
 use super::manifest::Manifest;
+use super::recipient::{Identity, Recipient};
+use super::restore::Keys;
 use super::{schedule, targets};
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::backup_target::Target;
@@ -72,6 +74,9 @@ pub struct RunReport {
     pub duration: Duration,
     /// Abandoned uploads removed before the run.
     pub cleaned: Vec<String>,
+    /// A recipient-sealed backup's content key, for the drill that follows; dropped
+    /// (and wiped) with the report.
+    pub content_key: Option<BackupKey>,
 }
 
 /// The server's backups: its configuration, database and vault.
@@ -107,6 +112,24 @@ impl std::fmt::Debug for Lock {
 impl<'a> Backups<'a> {
     pub fn key(&self) -> BackupKey {
         BackupKey::from_keyring(&self.vault.keyring())
+    }
+
+    /// What reads this server's backups: its key, and an identity if one was given.
+    pub fn keys<'i>(&self, identity: Option<&'i Identity>) -> Keys<'i> {
+        Keys {
+            server: self.key(),
+            identity,
+            content: None,
+        }
+    }
+
+    /// `backup.recipient`, parsed (the configuration was validated at load).
+    fn recipient(&self) -> Result<Option<Recipient>, BackupError> {
+        let text = self.config.backup.recipient.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Recipient::parse(text)?))
     }
 
     pub fn target(&self, name: &str) -> Result<Box<dyn Target>, BackupError> {
@@ -178,7 +201,9 @@ impl<'a> Backups<'a> {
             observer.stage("removing abandoned uploads");
             let cleaned = target.cleanup_partial(self.config.backup.partial_grace)?;
             let keyring = self.vault.keyring().render();
+            let recipient = self.recipient()?;
             let source = Source {
+                recipient: recipient.as_ref(),
                 database_url: self.config.database_url.expose(),
                 pg_bin: self.config.backup.pg_bin.as_deref(),
                 data_directories: &self.config.backup.data_directories,
@@ -193,7 +218,8 @@ impl<'a> Backups<'a> {
         let mut conn = self.db.get()?;
         let alert_key = format!("backup.failed.{target_name}");
         match attempt {
-            Ok((manifest, cleaned)) => {
+            Ok((created, cleaned)) => {
+                let manifest = created.manifest;
                 let stored: u64 = manifest.parts.iter().map(|p| p.stored_size).sum();
                 let plain: u64 = manifest.parts.iter().map(|p| p.plaintext_size).sum();
                 conn.transaction(|conn| {
@@ -230,6 +256,7 @@ impl<'a> Backups<'a> {
                     stored_bytes: stored,
                     duration,
                     cleaned,
+                    content_key: created.content_key,
                 })
             }
             Err(error) => {

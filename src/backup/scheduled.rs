@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::create::Quiet;
 use super::error::BackupError;
+use super::restore::Keys;
 use super::runs::{Backups, Trigger};
 use crate::audit::Actor;
 use crate::config::Config;
@@ -63,12 +64,19 @@ impl Scheduled {
             &mut Quiet,
         )?;
         if self.config.backup.drill {
+            // A backup sealed to a recipient is drilled now, while its content key is
+            // still in memory: the server can never read it again.
+            let keys = Keys {
+                content: report.content_key.clone(),
+                ..backups.keys(None)
+            };
             // A failed drill is recorded and alerted; retention still runs, since
             // it never removes the newest backup.
             let _ = backups.drill_locked(
                 &mut lock,
                 target,
                 &report.id.to_string(),
+                &keys,
                 Actor::System,
                 &mut Quiet,
             );

@@ -30,6 +30,10 @@ pub struct BackupSettings {
     pub drill: bool,
     /// Directories of the client's files, stored as a tar stream beside the dump.
     pub data_directories: Vec<PathBuf>,
+    /// An `outpost-recipient-…` public key (`outpost backup keygen`): backups are then
+    /// sealed to it and only its identity file, kept off the server, reads them.
+    /// Empty: backups are under the server's own backup key (from the vault keyring).
+    pub recipient: String,
     /// Directory of `pg_dump`/`pg_restore`; found automatically when empty.
     pub pg_bin: Option<PathBuf>,
     /// zstd level of the stored streams (1 fastest, 19 smallest).
@@ -90,6 +94,7 @@ impl Default for BackupSettings {
             target: DEFAULT_TARGET.into(),
             drill: true,
             data_directories: Vec::new(),
+            recipient: String::new(),
             pg_bin: None,
             zstd_level: crate::backup::pipeline::DEFAULT_ZSTD_LEVEL,
             partial_grace: Duration::from_secs(6 * 3600),
@@ -112,6 +117,11 @@ impl BackupSettings {
             {
                 return bad(key, e);
             }
+        }
+        if !self.recipient.trim().is_empty()
+            && let Err(e) = crate::backup::recipient::Recipient::parse(&self.recipient)
+        {
+            return bad("recipient", e.to_string());
         }
         if !(1..=19).contains(&self.zstd_level) {
             return bad("zstd_level", "must be 1 to 19".into());

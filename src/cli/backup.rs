@@ -14,7 +14,8 @@ use crate::audit::Actor;
 use crate::backup::catalog;
 use crate::backup::create::Observer;
 use crate::backup::error::BackupError;
-use crate::backup::recover::Replace;
+use crate::backup::recipient::Identity;
+use crate::backup::recover::{Replace, RestoreRequest};
 use crate::backup::runs::{Backups, Trigger};
 use crate::backup::targets;
 use crate::config::Config;
@@ -46,6 +47,9 @@ pub enum BackupCommand {
         id: String,
         #[arg(long)]
         target: Option<String>,
+        /// The identity file of the recipient a backup is sealed to.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
     },
     /// Restore backup ID into a new database DBNAME (checked against the backup).
     /// With --force, DBNAME may be the live database: a safety backup is taken first
@@ -61,6 +65,16 @@ pub enum BackupCommand {
         files_into: Option<PathBuf>,
         #[arg(long)]
         force: bool,
+        /// The identity file of the recipient a backup is sealed to.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Make a recipient key pair for `backup.recipient`, on the machine that will keep
+    /// it (not the server): writes the identity file (mode 0400) and prints the
+    /// recipient to configure. Needs no configuration or database.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Apply retention (keep_daily/weekly/monthly) to a target.
     Prune {
@@ -73,6 +87,20 @@ pub enum BackupCommand {
 }
 
 pub fn run(path: Option<&Path>, command: BackupCommand) -> Result<(), CliError> {
+    if let BackupCommand::Keygen { out } = &command {
+        return keygen(out);
+    }
+    let identity = match &command {
+        BackupCommand::Verify {
+            identity: Some(file),
+            ..
+        }
+        | BackupCommand::Restore {
+            identity: Some(file),
+            ..
+        } => Some(Identity::load(file).map_err(|e| CliError::Failed(e.to_string()))?),
+        _ => None,
+    };
     let (config, db, vault) = super::open(path)?;
     let vault = std::sync::Arc::new(vault);
     let backups = Backups {
@@ -85,21 +113,32 @@ pub fn run(path: Option<&Path>, command: BackupCommand) -> Result<(), CliError> 
     let result = match &command {
         BackupCommand::Run { target } => run_one(&backups, &target_or_default(target)),
         BackupCommand::List { target, json } => list(&backups, target.as_deref(), *json),
-        BackupCommand::Verify { id, target } => verify(&backups, &target_or_default(target), id),
+        BackupCommand::Verify { id, target, .. } => {
+            verify(&backups, &target_or_default(target), id, identity.as_ref())
+        }
         BackupCommand::Restore {
             id,
             into,
             target,
             files_into,
             force,
+            ..
         } => restore(
             &backups,
-            &target_or_default(target),
-            id,
-            into,
-            files_into.as_deref(),
-            *force,
+            RestoreRequest {
+                target: &target_or_default(target),
+                id,
+                into,
+                files_into: files_into.as_deref(),
+                replace: if *force {
+                    Replace::Allowed
+                } else {
+                    Replace::Refused
+                },
+                identity: identity.as_ref(),
+            },
         ),
+        BackupCommand::Keygen { .. } => unreachable!("handled before opening the server"),
         BackupCommand::Prune { target, dry_run } => {
             prune(&backups, &target_or_default(target), *dry_run)
         }
@@ -193,9 +232,14 @@ fn list(backups: &Backups<'_>, only: Option<&str>, json: bool) -> Result<(), Bac
     Ok(())
 }
 
-fn verify(backups: &Backups<'_>, target: &str, id: &str) -> Result<(), BackupError> {
+fn verify(
+    backups: &Backups<'_>,
+    target: &str,
+    id: &str,
+    identity: Option<&Identity>,
+) -> Result<(), BackupError> {
     let mut progress = Progress::new();
-    let report = backups.drill(target, id, Actor::Cli, &mut progress);
+    let report = backups.drill(target, id, identity, Actor::Cli, &mut progress);
     progress.done();
     let report = report?;
     println!(
@@ -205,29 +249,9 @@ fn verify(backups: &Backups<'_>, target: &str, id: &str) -> Result<(), BackupErr
     Ok(())
 }
 
-fn restore(
-    backups: &Backups<'_>,
-    target: &str,
-    id: &str,
-    into: &str,
-    files_into: Option<&Path>,
-    force: bool,
-) -> Result<(), BackupError> {
+fn restore(backups: &Backups<'_>, request: RestoreRequest<'_>) -> Result<(), BackupError> {
     let mut progress = Progress::new();
-    let replace = if force {
-        Replace::Allowed
-    } else {
-        Replace::Refused
-    };
-    let report = backups.restore(
-        target,
-        id,
-        into,
-        files_into,
-        replace,
-        Actor::Cli,
-        &mut progress,
-    );
+    let report = backups.restore(request, Actor::Cli, &mut progress);
     progress.done();
     let report = report?;
     println!(
@@ -263,6 +287,24 @@ fn prune(backups: &Backups<'_>, target: &str, dry_run: bool) -> Result<(), Backu
         backups.config.backup.keep_weekly,
         backups.config.backup.keep_monthly
     );
+    Ok(())
+}
+
+fn keygen(out: &Path) -> Result<(), CliError> {
+    let identity = Identity::generate();
+    let mut file = crate::keyfile::create(out)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", out.display())))?;
+    std::io::Write::write_all(&mut file, identity.to_file_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| CliError::Failed(format!("{}: {e}", out.display())))?;
+    crate::keyfile::restrict(out)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", out.display())))?;
+    println!(
+        "wrote the backup identity to {} (mode 0400): keep it off the server",
+        out.display()
+    );
+    println!("set on the server, in [backup]:");
+    println!("recipient = \"{}\"", identity.recipient());
     Ok(())
 }
 

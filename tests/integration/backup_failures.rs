@@ -38,7 +38,7 @@ fn backed_up(rows: u32) -> (Server, String) {
 
 fn drill_error(backups: &Backups<'_>, id: &str) -> String {
     backups
-        .drill("local", id, Actor::Cli, &mut Quiet)
+        .drill("local", id, None, Actor::Cli, &mut Quiet)
         .expect_err("the drill must fail")
         .to_string()
 }
@@ -376,6 +376,7 @@ fn fake_backup(target: &dyn Target, key: &BackupKey, at: OffsetDateTime) -> Stri
             sha256: stored.sha256_hex(),
         }],
         tables: Vec::new(),
+        content_key: None,
     };
     target
         .put(

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use outpost::audit::Actor;
 use outpost::backup::catalog;
 use outpost::backup::create::Quiet;
-use outpost::backup::recover::Replace;
+use outpost::backup::recover::{Replace, RestoreRequest};
 use outpost::backup::runs::Trigger;
 use outpost::backup::scheduled::Scheduled;
 use outpost::db::schema::{audit_events, backup_drills, backup_runs};
@@ -64,7 +64,7 @@ fn round_trip(server: &Server, target: &str) {
 
     // The drill, by a unique prefix of the id, as people type it.
     let drill = backups
-        .drill(target, &id[..8], Actor::Cli, &mut Quiet)
+        .drill(target, &id[..8], None, Actor::Cli, &mut Quiet)
         .expect("drill passes");
     assert!(drill.passed(), "{:?}", drill.mismatches);
     assert_eq!(drill.tables, report.manifest.tables.len());
@@ -85,11 +85,14 @@ fn round_trip(server: &Server, target: &str) {
     let files = tempfile::tempdir().unwrap();
     let restored = backups
         .restore(
-            target,
-            &id,
-            &into,
-            Some(files.path()),
-            Replace::Refused,
+            RestoreRequest {
+                target,
+                id: &id,
+                into: &into,
+                files_into: Some(files.path()),
+                replace: Replace::Refused,
+                identity: None,
+            },
             Actor::Cli,
             &mut Quiet,
         )
@@ -224,11 +227,14 @@ fn replacing_the_live_database_takes_a_safety_backup_and_keeps_the_old_one() {
     server.db.execute("DELETE FROM client_notes WHERE id > 10");
     let refused = backups
         .restore(
-            "local",
-            &first.id.to_string(),
-            &server.db.name,
-            None,
-            Replace::Refused,
+            RestoreRequest {
+                target: "local",
+                id: &first.id.to_string(),
+                into: &server.db.name,
+                files_into: None,
+                replace: Replace::Refused,
+                identity: None,
+            },
             Actor::Cli,
             &mut Quiet,
         )
@@ -238,11 +244,14 @@ fn replacing_the_live_database_takes_a_safety_backup_and_keeps_the_old_one() {
 
     let report = backups
         .restore(
-            "local",
-            &first.id.to_string(),
-            &server.db.name,
-            None,
-            Replace::Allowed,
+            RestoreRequest {
+                target: "local",
+                id: &first.id.to_string(),
+                into: &server.db.name,
+                files_into: None,
+                replace: Replace::Allowed,
+                identity: None,
+            },
             Actor::Cli,
             &mut Quiet,
         )
@@ -478,4 +487,138 @@ fn serve_catches_up_a_missed_run_at_start() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(found, [("daily".to_owned(), true, "complete".to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_sealed_to_a_recipient_is_drilled_at_once_and_then_opens_only_with_its_identity() {
+    let mut server = Server::new(300);
+    let keys = tempfile::tempdir().unwrap();
+    let identity_file = keys.path().join("backup.identity");
+    // Made where it will be kept, with nothing but the binary.
+    let keygen = logs::output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .env_clear()
+            .args(["backup", "keygen", "--out"])
+            .arg(&identity_file),
+    );
+    assert!(
+        keygen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keygen.stderr)
+    );
+    let printed = String::from_utf8_lossy(&keygen.stdout);
+    let recipient = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("recipient = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("the recipient line")
+        .to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        identity_file.metadata().unwrap().permissions().mode() & 0o777,
+        0o400
+    );
+    let again = logs::output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(["backup", "keygen", "--out"])
+            .arg(&identity_file),
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an identity is never replaced"
+    );
+
+    server.config.backup.recipient = recipient.clone();
+    server.config.backup.daily = "0 30 2 * * *".into();
+    let scheduled = Scheduled {
+        config: std::sync::Arc::new(server.config.clone()),
+        db: server.pool.clone(),
+        vault: std::sync::Arc::new(
+            outpost::vault::Vault::load(outpost::vault::keyring::KeySource::File(
+                server.config.vault_key_file.clone(),
+            ))
+            .unwrap(),
+        ),
+        mailer: std::sync::Arc::new(Mailer::from_config(&server.config.smtp).unwrap()),
+    };
+    scheduled.run(Trigger::Daily, false).await;
+    let drilled: String = backup_drills::table
+        .select(backup_drills::outcome)
+        .first(&mut server.conn())
+        .unwrap();
+    assert_eq!(
+        drilled, "passed",
+        "drilled with the content key still in memory"
+    );
+
+    let id: uuid::Uuid = backup_runs::table
+        .select(backup_runs::id)
+        .first(&mut server.conn())
+        .unwrap();
+    let id = id.to_string();
+    // The server lists it (its manifest is the server's to check) but cannot read it.
+    let list = logs::output(server.command().args(["backup", "list"]));
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+    let verify = logs::output(
+        server
+            .command()
+            .env("OUTPOST_BACKUP__RECIPIENT", &recipient)
+            .args(["backup", "verify", &id]),
+    );
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(
+        stderr.contains("sealed to a recipient") && stderr.contains("--identity"),
+        "{stderr}"
+    );
+
+    let with_identity = logs::output(
+        server
+            .command()
+            .args(["backup", "verify", &id, "--identity"])
+            .arg(&identity_file),
+    );
+    assert!(
+        with_identity.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_identity.stderr)
+    );
+    let into = format!("{}_sealed", server.db.name);
+    let restore = logs::output(
+        server
+            .command()
+            .args(["backup", "restore", &id, "--into", &into, "--identity"])
+            .arg(&identity_file),
+    );
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    assert_eq!(
+        dump_rows(
+            &outpost::db::with_database(&server.db.url, &into),
+            "client_notes"
+        )
+        .len(),
+        300
+    );
+    drop_database(&server.db.url, &into);
+
+    // Another identity opens nothing.
+    let stranger = keys.path().join("stranger.identity");
+    logs::output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(["backup", "keygen", "--out"])
+            .arg(&stranger),
+    );
+    let refused = logs::output(
+        server
+            .command()
+            .args(["backup", "verify", &id, "--identity"])
+            .arg(&stranger),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not open with this identity"));
 }

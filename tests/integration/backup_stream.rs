@@ -62,6 +62,7 @@ fn pg_dump_round_trips_through_the_encrypted_pipeline() {
         server_version: "15".to_owned(),
         parts: vec![part.clone()],
         tables: Vec::new(),
+        content_key: None,
     };
     let signed = manifest.sign(&key).unwrap();
     assert_eq!(

@@ -197,6 +197,7 @@ pub enum Durability {
 /// unix socket only. Stopped and removed on drop, or when the process exits.
 pub struct Cluster {
     url_template: String,
+    bin: PathBuf,
     base: PathBuf,
     /// A shell that runs postgres, waits for its stdin to close, then stops postgres
     /// and removes `base`. The pipe closes on drop or, whatever happens, at exit.
@@ -265,6 +266,7 @@ impl Cluster {
         wait_until_ready(&url_template.replace("{db}", "postgres"), &base);
         Self {
             url_template,
+            bin,
             base,
             guardian,
         }
@@ -273,6 +275,11 @@ impl Cluster {
     /// The URL of database `db` in this cluster.
     pub fn url(&self, db: &str) -> String {
         self.url_template.replace("{db}", db)
+    }
+
+    /// The directory of the server's binaries, whose client tools (pg_dump) match it.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
     }
 
     /// Where the cluster keeps its files (to tell which filesystem it is on).

@@ -117,6 +117,37 @@ pub struct NextRun {
     pub at: Option<OffsetDateTime>,
 }
 
+/// Said in place of an error's text to those who do not run backups: errors name
+/// paths, hosts and stores, which are the operators' business.
+pub const DETAIL_WITHHELD: &str = "details are shown to Owners and Admins";
+
+impl Status {
+    /// The status without error texts, for members who cannot act on them.
+    pub fn without_details(mut self) -> Self {
+        let withhold = |text: &mut Option<String>| {
+            if text.is_some() {
+                *text = Some(DETAIL_WITHHELD.to_owned());
+            }
+        };
+        for run in self.targets.iter_mut().flat_map(|t| t.runs.iter_mut()) {
+            withhold(&mut run.row.error);
+            if let Some(drill) = &mut run.drill {
+                withhold(&mut drill.error);
+            }
+        }
+        if let Some(run) = &mut self.running {
+            withhold(&mut run.row.error);
+        }
+        if let Some(drill) = &mut self.last_drill {
+            withhold(&mut drill.error);
+        }
+        for alert in &mut self.alerts {
+            alert.detail = DETAIL_WITHHELD.to_owned();
+        }
+        self
+    }
+}
+
 /// The status as of `now`.
 pub fn load(conn: &mut PgConnection, config: &Config, now: OffsetDateTime) -> QueryResult<Status> {
     let settings = &config.backup;

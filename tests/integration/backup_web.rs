@@ -354,6 +354,16 @@ async fn a_failing_target_turns_the_page_red_and_raises_an_alert() {
             .contains("create directory")
     );
 
+    // A Viewer sees that it failed, not the paths and stores the error names.
+    let viewer = app.member("viewer@example.com", Role::Viewer).await;
+    let html = viewer.browser.get("/backups").await.text().await.unwrap();
+    assert!(html.contains("Backups are failing") && html.contains("Backup to broken failed"));
+    assert!(!html.contains("not-a-directory"), "{html}");
+    assert!(html.contains("details are shown to Owners and Admins"));
+    let viewer_key = app.api_key(viewer.id, &Role::Viewer.capabilities());
+    let status = app.api_json("/api/v1/backups", &viewer_key).await;
+    assert!(!status.to_string().contains("not-a-directory"), "{status}");
+
     let overview = admin.browser.get("/").await.text().await.unwrap();
     assert!(overview.contains("Backups are failing"));
     // Owners and Admins are told, as after a failed run at the command line.

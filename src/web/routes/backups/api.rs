@@ -16,9 +16,9 @@ use crate::web::guard::Authorized;
 
 pub async fn status(
     state: web::Data<AppState>,
-    _: Authorized<cap::DashboardView>,
+    caller: Authorized<cap::DashboardView>,
 ) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(super::load(&state).await?))
+    Ok(HttpResponse::Ok().json(super::load(&state, &caller.caller).await?))
 }
 
 #[derive(Default, Deserialize)]

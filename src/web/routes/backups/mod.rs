@@ -21,7 +21,7 @@ use crate::notify::alerts::Alert;
 use crate::web::AppState;
 use crate::web::csrf::{CsrfForm, CsrfToken, NoFields};
 use crate::web::error::AppError;
-use crate::web::guard::Authorized;
+use crate::web::guard::{Authorized, Caller};
 use crate::web::pages::{self, Layout, relative, when};
 use chart::Chart;
 
@@ -177,14 +177,20 @@ fn drill_words(drill: &Drill, now: OffsetDateTime) -> (String, &'static str) {
 }
 
 /// The status as of now, read on a pooled connection.
-pub async fn load(state: &AppState) -> Result<Status, AppError> {
+/// The status as `caller` may see it: error texts only for those who run backups.
+pub async fn load(state: &AppState, caller: &Caller) -> Result<Status, AppError> {
     let config = state.config.clone();
-    state
+    let status = state
         .db
         .run(move |conn| {
             status::load(conn, &config, OffsetDateTime::now_utc()).map_err(AppError::from)
         })
-        .await
+        .await?;
+    Ok(if caller.can(Capability::BackupsManage) {
+        status
+    } else {
+        status.without_details()
+    })
 }
 
 pub async fn page(
@@ -193,7 +199,7 @@ pub async fn page(
     csrf: CsrfToken,
     messages: web::Query<Messages>,
 ) -> Result<HttpResponse, AppError> {
-    let status = load(&state).await?;
+    let status = load(&state, &caller.caller).await?;
     let now = OffsetDateTime::now_utc();
     let page = BackupsPage {
         layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/backups"),

@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -19,18 +19,48 @@ const PARTIAL: &str = ".partial";
 #[derive(Debug, Clone)]
 pub struct LocalDir {
     root: PathBuf,
+    /// Who owns what this target writes, when that is not the writer: root running
+    /// `outpost backup` by hand must leave files the service user can read and prune.
+    owner: Option<(u32, u32)>,
 }
 
 impl LocalDir {
-    /// The target rooted at `root`, created (mode 0700) if missing.
+    /// The target rooted at `root`, created (mode 0700) if missing. Run as root, what
+    /// it creates belongs to the owner of the nearest directory above that exists
+    /// (the data directory's owner, `outpost`, on a server).
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
+        let owner = if nix::unistd::geteuid().is_root() {
+            root.ancestors()
+                .find_map(|dir| fs::metadata(dir).ok())
+                .map(|meta| (meta.uid(), meta.gid()))
+                .filter(|&(uid, _)| uid != 0)
+        } else {
+            None
+        };
+        let missing: Vec<PathBuf> = root
+            .ancestors()
+            .take_while(|dir| !dir.exists())
+            .map(Path::to_path_buf)
+            .collect();
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&root)
             .map_err(|source| io_err("create directory", &root, source))?;
-        Ok(Self { root })
+        let target = Self { root, owner };
+        for dir in &missing {
+            target.give_away(dir).map_err(|e| io_err("chown", dir, e))?;
+        }
+        Ok(target)
+    }
+
+    /// Hands `path` to the target's owner, if it has one other than the writer.
+    fn give_away(&self, path: &Path) -> io::Result<()> {
+        match self.owner {
+            Some((uid, gid)) => std::os::unix::fs::lchown(path, Some(uid), Some(gid)),
+            None => Ok(()),
+        }
     }
 
     /// The default location: `<data_dir>/backups`.
@@ -59,7 +89,7 @@ impl LocalDir {
         }
         for dir in missing.into_iter().rev() {
             match fs::DirBuilder::new().mode(0o700).create(dir) {
-                Ok(()) => {}
+                Ok(()) => self.give_away(dir)?,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
@@ -110,6 +140,7 @@ impl Target for LocalDir {
                 .truncate(true)
                 .mode(0o600)
                 .open(&partial)?;
+            self.give_away(&partial)?;
             let stored = copy_hashed(reader, &mut file)?;
             file.sync_all()?;
             drop(file);

@@ -328,3 +328,38 @@ async fn s3_target_works_from_spawn_blocking() {
     .expect("no panic on the blocking thread");
     assert!(result.unwrap_err().contains("Connection refused"));
 }
+
+#[test]
+fn root_writes_objects_the_data_directory_owner_can_read() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: ownership hand-over (needs root)");
+        return;
+    }
+    // The data directory belongs to the service user; root runs `outpost backup`.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    let target = LocalDir::in_data_dir(&data).unwrap();
+    target
+        .put("b1/part", &mut io::Cursor::new(b"backup"))
+        .unwrap();
+    for path in [
+        target.root().to_owned(),
+        target.root().join("b1"),
+        target.root().join("b1/part"),
+    ] {
+        let meta = path.metadata().unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "{}",
+            path.display()
+        );
+    }
+    // Where root owns the directory above, root keeps what it writes.
+    let own = LocalDir::new(dir.path().join("root-owned/backups")).unwrap();
+    own.put("b2/part", &mut io::Cursor::new(b"x")).unwrap();
+    assert_eq!(own.root().join("b2/part").metadata().unwrap().uid(), 0);
+}

@@ -181,8 +181,8 @@ chown outpost:outpost "$CONF_DIR/audit-signing.key"
 say "7/10 Database migrations"
 "$BIN" migrate --config "$CONFIG"
 
-say "8/10 systemd units: outpost.service, outpost-harden.timer"
-for unit in outpost.service outpost-harden.service outpost-harden.timer; do
+say "8/10 systemd units: outpost.service, outpost-backup.service, outpost-harden.timer"
+for unit in outpost.service outpost-backup.service outpost-harden.service outpost-harden.timer; do
     if ! cmp -s "systemd/$unit" "$UNIT_DIR/$unit"; then
         install -m 0644 -o root -g root "systemd/$unit" "$UNIT_DIR/$unit"
         restart=1

@@ -1,6 +1,7 @@
 //! Unattended upgrades: the apt periodic settings (`20auto-upgrades`, the file the
 //! package itself writes) and Outpost's own `52outpost-unattended-upgrades`, which adds
-//! the security origins to the distribution's list and sets the reboot policy.
+//! the security origins to the distribution's list and sets the reboot policy; and a
+//! drop-in that takes a backup (`outpost-backup.service`) before each upgrade run.
 //!
 //! Both files are apt syntax, which none of the key formats reads, so they are compared
 //! whole; what names the key is the check of the *effective* configuration: `apt-config
@@ -21,6 +22,9 @@ use super::{Baseline, Control, Host, HostError};
 
 pub const PERIODIC: &str = "etc/apt/apt.conf.d/20auto-upgrades";
 pub const ORIGINS: &str = "etc/apt/apt.conf.d/52outpost-unattended-upgrades";
+/// A backup before each unattended upgrade run: a drop-in for the unit that runs them.
+pub const BACKUP_FIRST: &str =
+    "etc/systemd/system/apt-daily-upgrade.service.d/50-outpost-backup.conf";
 const PARTS: &str = "etc/apt/apt.conf.d";
 
 /// The security origins the baseline needs, as apt-config lists them.
@@ -62,6 +66,13 @@ impl Upgrades {
                 contents: origins,
                 mode: 0o644,
                 format: Format::Whole,
+            },
+            ManagedFile {
+                path: BACKUP_FIRST.into(),
+                contents: include_str!("../../templates/host/outpost-backup-before-upgrade.conf")
+                    .into(),
+                mode: 0o644,
+                format: Format::Ini,
             },
         ])
     }
@@ -261,8 +272,14 @@ impl Control for Upgrades {
                 "validate: APT_CONFIG=<Dir::Etc::Parts {}> apt-config dump parses every file, and the security origins are listed",
                 host.path(PARTS).display()
             ),
-            "activate: nothing to reload; the apt-daily and apt-daily-upgrade timers read the files at their next run".into(),
+            "activate: systemctl daemon-reload (the backup before each upgrade run); the apt timers read the apt files at their next run".into(),
         ]
+    }
+
+    /// systemd reads the backup drop-in only on a reload; apt reads its files at
+    /// every run.
+    fn activate(&self, host: &Host, _baseline: &Baseline) -> Result<(), HostError> {
+        host.run_ok("systemctl", &["daemon-reload"]).map(drop)
     }
 
     fn observe(&self, host: &Host, baseline: &Baseline) -> Result<Vec<Drift>, HostError> {

@@ -11,8 +11,9 @@ use std::process::Command;
 
 use crate::support::tools;
 
-const UNITS: [&str; 3] = [
+const UNITS: [&str; 4] = [
     "outpost.service",
+    "outpost-backup.service",
     "outpost-harden.service",
     "outpost-harden.timer",
 ];
@@ -110,16 +111,13 @@ fn the_dashboard_service_is_sandboxed_to_an_exposure_of_at_most_2() {
         return;
     }
     let dir = copies();
-    let (ok, stdout, stderr) = analyze(
-        &["security", "--offline=true"],
-        &dir.path().join("outpost.service"),
-    );
-    assert!(ok, "systemd-analyze security failed: {stderr}");
-    let level = exposure(&stdout);
-    assert!(
-        level <= 2.0,
-        "outpost.service exposure {level} > 2.0:\n{stdout}"
-    );
+    // The dashboard, and the backup it shares its user and keyring with.
+    for unit in ["outpost.service", "outpost-backup.service"] {
+        let (ok, stdout, stderr) = analyze(&["security", "--offline=true"], &dir.path().join(unit));
+        assert!(ok, "systemd-analyze security failed: {stderr}");
+        let level = exposure(&stdout);
+        assert!(level <= 2.0, "{unit} exposure {level} > 2.0:\n{stdout}");
+    }
 
     // The root oneshot is rated too, though it needs root's reach: it must stay well
     // below an unsandboxed service (9.6).

@@ -48,6 +48,11 @@ fn apply_then_check_is_clean_and_a_tampered_setting_is_named() {
 
     let changed = engine::apply(&host, &Upgrades, &baseline).unwrap();
     assert!(changed.contains(&format!("/{ORIGINS}")), "{changed:?}");
+    let backup_first = fs::read_to_string(dir.path().join(BACKUP_FIRST)).unwrap();
+    assert!(
+        backup_first.contains("ExecStartPre=-/usr/bin/systemctl start outpost-backup.service"),
+        "{backup_first}"
+    );
     let report = engine::check(&host, &Upgrades, &baseline);
     assert!(report.drift.is_empty(), "{report}");
     assert!(

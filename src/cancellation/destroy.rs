@@ -75,6 +75,8 @@ pub struct Report {
     pub rows: BTreeMap<&'static str, i64>,
     pub export_files: u64,
     pub backup_files: u64,
+    /// Backup objects on each configured target (an S3 bucket, another disk).
+    pub remote_backup_objects: BTreeMap<String, u64>,
     /// Files that could not be removed (each with the reason), to remove by hand.
     pub left_behind: Vec<String>,
 }
@@ -101,10 +103,14 @@ fn directories(data_dir: &Path) -> [PathBuf; 2] {
     [store::directory(data_dir), data_dir.join("backups")]
 }
 
+/// Empties the database and the data directory. `remote` counts the backup objects
+/// elsewhere, which the caller removes once this has committed (and audited) the
+/// destruction.
 pub fn destroy(
     conn: &mut PgConnection,
     data_dir: &Path,
     cancellation: &Cancellation,
+    remote: &BTreeMap<String, u64>,
 ) -> Result<Report, DestroyError> {
     let [exports_dir, backups_dir] = directories(data_dir);
     let report = conn.transaction(|conn| {
@@ -134,6 +140,7 @@ pub fn destroy(
             rows,
             export_files: count_files(&exports_dir)?,
             backup_files: count_files(&backups_dir)?,
+            remote_backup_objects: remote.clone(),
             left_behind: Vec::new(),
         };
         audit::record(
@@ -144,6 +151,7 @@ pub fn destroy(
                     "rows": report.rows,
                     "export_files": report.export_files,
                     "backup_files": report.backup_files,
+                    "remote_backup_objects": report.remote_backup_objects,
                     "window_closed_at": super::day(cancellation.window_closes_at),
                 })),
         )?;
@@ -160,6 +168,7 @@ pub fn destroy(
             rows: BTreeMap::new(),
             export_files: 0,
             backup_files: 0,
+            remote_backup_objects: BTreeMap::new(),
             left_behind: Vec::new(),
         });
     };
@@ -167,9 +176,6 @@ pub fn destroy(
     // audited), so a failed transaction never leaves the client without their export.
     for dir in [&exports_dir, &backups_dir] {
         empty_directory(dir, &mut report.left_behind);
-    }
-    for left in &report.left_behind {
-        tracing::error!(left, "a file of the destroyed data could not be removed");
     }
     Ok(report)
 }

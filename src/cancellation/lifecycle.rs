@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 
 use super::destroy::{self, Report};
+use super::remote;
 use super::{Cancellation, Phase, in_force};
 use crate::audit::Actor;
 use crate::config::Config;
@@ -50,11 +51,19 @@ pub fn check(
     }
     match cancellation.phase(now) {
         Phase::Scheduled => Ok(Step::Nothing),
-        Phase::Closed => Ok(Step::Destroyed(destroy::destroy(
-            conn,
-            &config.data_dir,
-            &cancellation,
-        )?)),
+        Phase::Closed => {
+            let remote = remote::survey(conn, config, vault);
+            let mut report =
+                destroy::destroy(conn, &config.data_dir, &cancellation, &remote.counts())?;
+            // Only by the check that destroyed the database (a second one finds it done).
+            if !report.rows.is_empty() {
+                remote.remove(&mut report.left_behind);
+            }
+            for left in &report.left_behind {
+                tracing::error!(left, "part of the destroyed data could not be removed");
+            }
+            Ok(Step::Destroyed(report))
+        }
         Phase::WindowOpen => {
             let Some(record) = claim_export(conn, &cancellation)? else {
                 return Ok(Step::Nothing);

@@ -9,6 +9,7 @@
 
 pub mod destroy;
 pub mod lifecycle;
+pub mod remote;
 
 use diesel::prelude::*;
 use serde_json::json;

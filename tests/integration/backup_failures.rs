@@ -148,15 +148,45 @@ fn the_wrong_key_fails_verification() {
     assert!(listed[0].manifest.is_err());
 }
 
-#[test]
-fn killing_the_process_mid_upload_leaves_no_complete_backup() {
-    // Enough data that the upload takes a while: incompressible-ish text.
-    let server = Server::new(10);
+/// Enough data that an upload takes a while: ~40 MB of incompressible-ish text.
+fn add_bulk(server: &Server) {
     server.db.execute(
         "CREATE TABLE blobs AS SELECT g AS id, \
            (SELECT string_agg(md5(random()::text || g || i), '') FROM generate_series(1, 64) i) AS body \
          FROM generate_series(1, 20000) g",
     );
+}
+
+/// After a SIGKILL: nothing complete, the dead run marked interrupted, and the next
+/// run (with no grace for abandoned uploads) clears what is left and completes.
+fn after_the_kill(server: &Server, target_name: &str) -> Vec<String> {
+    let backups = server.backups();
+    let target = backups.target(target_name).unwrap();
+    assert!(target.complete_backups().unwrap().is_empty());
+    let list = logs::output(
+        server
+            .command()
+            .args(["backup", "list", "--target", "local"]),
+    );
+    assert!(String::from_utf8_lossy(&list.stdout).contains("no complete backups"));
+    assert_eq!(backups.mark_interrupted().unwrap(), 1);
+    let mut config = server.config.clone();
+    config.backup.partial_grace = Duration::ZERO;
+    let again = Backups {
+        config: &config,
+        ..backups
+    };
+    let report = again
+        .run(target_name, Trigger::Manual, false, Actor::Cli, &mut Quiet)
+        .unwrap();
+    assert_eq!(target.complete_backups().unwrap(), [report.id.to_string()]);
+    report.cleaned
+}
+
+#[test]
+fn killing_the_process_mid_upload_leaves_no_complete_backup() {
+    let server = Server::new(10);
+    add_bulk(&server);
     let mut child = server
         .command()
         .args(["backup", "run"])
@@ -187,26 +217,55 @@ fn killing_the_process_mid_upload_leaves_no_complete_backup() {
     // SIGKILL: no chance to clean up.
     child.kill().unwrap();
     child.wait().unwrap();
-
-    let backups = server.backups();
-    let target = backups.target("local").unwrap();
-    assert!(target.complete_backups().unwrap().is_empty());
-    let list = logs::output(server.command().args(["backup", "list"]));
-    assert!(String::from_utf8_lossy(&list.stdout).contains("no complete backups"));
-    // The dead run is seen as interrupted, and the next run clears the remains.
-    assert_eq!(backups.mark_interrupted().unwrap(), 1);
-    let mut config = server.config.clone();
-    config.backup.partial_grace = Duration::ZERO;
-    let again = Backups {
-        config: &config,
-        ..backups
-    };
-    let report = again
-        .run("local", Trigger::Manual, false, Actor::Cli, &mut Quiet)
-        .unwrap();
-    assert_eq!(report.cleaned.len(), 1);
-    assert_eq!(target.complete_backups().unwrap(), [report.id.to_string()]);
+    assert_eq!(after_the_kill(&server, "local").len(), 1);
     assert_eq!(std::fs::read_dir(&backups_dir).unwrap().count(), 1);
+}
+
+#[test]
+fn killing_the_process_mid_s3_upload_leaves_no_complete_backup() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let mut server = Server::new(10);
+    add_bulk(&server);
+    server.add_s3_target("offsite", &moto.endpoint(), BUCKET);
+    let prefix = "OUTPOST_BACKUP__TARGETS__OFFSITE__";
+    let mut child = server
+        .command()
+        .env(format!("{prefix}TYPE"), "s3")
+        .env(format!("{prefix}BUCKET"), BUCKET)
+        .env(format!("{prefix}ENDPOINT"), moto.endpoint())
+        .env(format!("{prefix}PREFIX"), "host-offsite")
+        .env(format!("{prefix}PATH_STYLE"), "true")
+        .env(format!("{prefix}ALLOW_HTTP"), "true")
+        .env(format!("{prefix}ACCESS_KEY_ID_CREDENTIAL"), "s3 key id")
+        .env(format!("{prefix}SECRET_ACCESS_KEY_CREDENTIAL"), "s3 secret")
+        .args(["backup", "run", "--target", "offsite"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once the dump is streaming into the bucket (its run recorded, then a
+    // moment): in the middle of a multipart upload.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while backup_runs::table
+        .count()
+        .get_result::<i64>(&mut server.conn())
+        .unwrap()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "finished before it could be killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A part that was already stored is an abandoned upload, removed by the next run.
+    assert!(after_the_kill(&server, "offsite").len() <= 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -616,3 +616,66 @@ async fn a_backup_sealed_to_a_recipient_is_drilled_at_once_and_then_opens_only_w
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("does not open with this identity"));
 }
+
+#[test]
+fn closing_the_export_window_removes_the_backups_on_every_target() {
+    use outpost::cancellation::{self, lifecycle};
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let mut server = Server::new(20);
+    server.add_s3_target("offsite", &moto.endpoint(), BUCKET);
+    let backups = server.backups();
+    for target in ["local", "offsite"] {
+        backups
+            .run(target, Trigger::Manual, false, Actor::Cli, &mut Quiet)
+            .unwrap();
+    }
+    // Opened now: its keys are stored credentials, which the destruction deletes.
+    let offsite = backups.target("offsite").unwrap();
+    assert_eq!(offsite.list("").unwrap().len(), 4);
+
+    let now = time::OffsetDateTime::now_utc();
+    let client = outpost::identity::ClientInfo::default();
+    let c = cancellation::schedule(
+        &mut server.conn(),
+        now + time::Duration::days(1),
+        false,
+        now,
+        Actor::Cli,
+        &client,
+    )
+    .unwrap();
+    let mut conn = server.conn();
+    let exported = lifecycle::check(
+        &mut conn,
+        &server.config,
+        &server.vault,
+        c.effective_at + time::Duration::minutes(5),
+    )
+    .unwrap();
+    assert!(matches!(exported, lifecycle::Step::Exported(_)));
+    let destroyed = lifecycle::check(
+        &mut conn,
+        &server.config,
+        &server.vault,
+        c.window_closes_at + time::Duration::minutes(5),
+    )
+    .unwrap();
+    let lifecycle::Step::Destroyed(report) = destroyed else {
+        panic!("not destroyed: {destroyed:?}");
+    };
+    assert_eq!(report.remote_backup_objects["offsite"], 4);
+    assert!(report.left_behind.is_empty(), "{:?}", report.left_behind);
+    assert!(
+        offsite.list("").unwrap().is_empty(),
+        "the bucket is emptied"
+    );
+    assert_eq!(server.local_dir().read_dir().unwrap().count(), 0);
+    let details: Value = audit_events::table
+        .filter(audit_events::action.eq("organisation.data_destroyed"))
+        .select(audit_events::details)
+        .first(&mut server.conn())
+        .unwrap();
+    assert_eq!(details["remote_backup_objects"]["offsite"], 4);
+}

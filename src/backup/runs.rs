@@ -64,6 +64,16 @@ impl Trigger {
     }
 }
 
+/// One backup to take.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub id: Uuid,
+    pub target: &'a str,
+    pub trigger: Trigger,
+    /// Started at boot for a scheduled run the server missed.
+    pub catch_up: bool,
+}
+
 /// A finished run.
 #[derive(Debug)]
 pub struct RunReport {
@@ -185,23 +195,30 @@ impl<'a> Backups<'a> {
         actor: Actor,
         observer: &mut dyn Observer,
     ) -> Result<RunReport, BackupError> {
-        let id = Uuid::new_v4();
-        self.run_locked_as(lock, id, target_name, trigger, catch_up, actor, observer)
+        let job = Job {
+            id: Uuid::new_v4(),
+            target: target_name,
+            trigger,
+            catch_up,
+        };
+        self.run_job(lock, job, actor, observer)
     }
 
-    /// [`Self::run_locked`] under an id the caller chose, so it can hand the id out
-    /// (an API's 202) before the run, which records itself under that id, has begun.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run_locked_as(
+    /// [`Self::run_locked`] for a job whose id the caller chose, so it can hand the id
+    /// out (an API's 202) before the run, which records itself under that id, begins.
+    pub fn run_job(
         &self,
         lock: &mut Lock,
-        id: Uuid,
-        target_name: &str,
-        trigger: Trigger,
-        catch_up: bool,
+        job: Job<'_>,
         actor: Actor,
         observer: &mut dyn Observer,
     ) -> Result<RunReport, BackupError> {
+        let Job {
+            id,
+            target: target_name,
+            trigger,
+            catch_up,
+        } = job;
         let started = Instant::now();
         diesel::insert_into(backup_runs::table)
             .values((

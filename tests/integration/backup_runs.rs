@@ -383,6 +383,30 @@ fn a_run_left_running_by_a_dead_process_is_marked_interrupted() {
     assert_eq!(outcome, "interrupted");
 }
 
+/// `outpost backup restore ID --into <new> EXTRA…`: must succeed; the restored
+/// client_notes rows are counted and the database dropped.
+fn restored_by_cli(server: &Server, id: &str, extra: &[&std::ffi::OsStr]) -> usize {
+    let into = format!("{}_cli", server.db.name);
+    let restore = logs::output(
+        server
+            .command()
+            .args(["backup", "restore", id, "--into", &into])
+            .args(extra),
+    );
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    let rows = dump_rows(
+        &outpost::db::with_database(&server.db.url, &into),
+        "client_notes",
+    )
+    .len();
+    drop_database(&server.db.url, &into);
+    rows
+}
+
 #[test]
 fn the_cli_runs_lists_verifies_restores_and_prunes() {
     let server = Server::new(200);
@@ -408,26 +432,7 @@ fn the_cli_runs_lists_verifies_restores_and_prunes() {
     );
     assert!(String::from_utf8_lossy(&verify.stdout).contains("restores: "));
 
-    let into = format!("{}_cli", server.db.name);
-    let restore = logs::output(
-        server
-            .command()
-            .args(["backup", "restore", &id, "--into", &into]),
-    );
-    assert!(
-        restore.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restore.stderr)
-    );
-    assert_eq!(
-        dump_rows(
-            &outpost::db::with_database(&server.db.url, &into),
-            "client_notes"
-        )
-        .len(),
-        200
-    );
-    drop_database(&server.db.url, &into);
+    assert_eq!(restored_by_cli(&server, &id, &[]), 200);
 
     let prune = logs::output(server.command().args(["backup", "prune", "--dry-run"]));
     assert!(String::from_utf8_lossy(&prune.stdout).contains("keeping 1, would remove 0"));
@@ -578,27 +583,11 @@ async fn a_backup_sealed_to_a_recipient_is_drilled_at_once_and_then_opens_only_w
         "{}",
         String::from_utf8_lossy(&with_identity.stderr)
     );
-    let into = format!("{}_sealed", server.db.name);
-    let restore = logs::output(
-        server
-            .command()
-            .args(["backup", "restore", &id, "--into", &into, "--identity"])
-            .arg(&identity_file),
-    );
-    assert!(
-        restore.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restore.stderr)
-    );
+    let identity = identity_file.as_os_str();
     assert_eq!(
-        dump_rows(
-            &outpost::db::with_database(&server.db.url, &into),
-            "client_notes"
-        )
-        .len(),
+        restored_by_cli(&server, &id, &["--identity".as_ref(), identity]),
         300
     );
-    drop_database(&server.db.url, &into);
 
     // Another identity opens nothing.
     let stranger = keys.path().join("stranger.identity");

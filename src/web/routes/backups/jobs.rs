@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::audit::Actor;
 use crate::backup::create::Quiet;
 use crate::backup::error::BackupError;
-use crate::backup::runs::{Backups, Lock, Trigger};
+use crate::backup::runs::{Backups, Job, Lock, Trigger};
 use crate::backup::targets;
 use crate::db::schema::backup_runs;
 use crate::identity::User;
@@ -27,7 +27,17 @@ pub async fn start_run(state: &AppState, user: &User, target: String) -> Result<
     let actor = Actor::User(user.id);
     in_background(state, lock, move |backups, lock| {
         backups
-            .run_locked_as(lock, id, &target, Trigger::Manual, false, actor, &mut Quiet)
+            .run_job(
+                lock,
+                Job {
+                    id,
+                    target: &target,
+                    trigger: Trigger::Manual,
+                    catch_up: false,
+                },
+                actor,
+                &mut Quiet,
+            )
             .map(drop)
     });
     Ok(id)

@@ -64,6 +64,11 @@ impl Trigger {
     }
 }
 
+/// The key of the alert a failed backup to `target` raises (and a success resolves).
+pub fn failure_alert(target: &str) -> String {
+    format!("backup.failed.{target}")
+}
+
 /// One backup to take.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
@@ -249,7 +254,7 @@ impl<'a> Backups<'a> {
         })();
         let duration = started.elapsed();
         let mut conn = self.db.get()?;
-        let alert_key = format!("backup.failed.{target_name}");
+        let alert_key = failure_alert(target_name);
         match attempt {
             Ok((created, cleaned)) => {
                 let manifest = created.manifest;

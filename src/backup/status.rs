@@ -212,7 +212,10 @@ pub fn load(conn: &mut PgConnection, config: &Config, now: OffsetDateTime) -> Qu
         .max_by_key(|r| r.row.started_at)
         .cloned();
     let facts = Facts {
-        alerts: alerts.iter().map(|a| a.summary.clone()).collect(),
+        alerts: alerts
+            .iter()
+            .map(|a| (a.key.clone(), a.summary.clone()))
+            .collect(),
         newest_outcomes: targets
             .iter()
             .filter_map(|t| {
@@ -261,8 +264,8 @@ pub fn next_runs(config: &Config, now: OffsetDateTime) -> Vec<NextRun> {
 /// What the state is decided from.
 #[derive(Debug, Default)]
 struct Facts {
-    /// Summaries of the open backup alerts.
-    alerts: Vec<String>,
+    /// Keys and summaries of the open backup alerts.
+    alerts: Vec<(String, String)>,
     /// Per target, the outcome of its newest finished run.
     newest_outcomes: Vec<(String, String)>,
     last_complete_at: Option<OffsetDateTime>,
@@ -273,9 +276,12 @@ struct Facts {
 
 /// Red needs a person now; amber needs one soon (a late backup, an untested one).
 fn assess(facts: &Facts, now: OffsetDateTime) -> (State, Vec<String>) {
-    let mut red: Vec<String> = facts.alerts.clone();
+    let mut red: Vec<String> = facts.alerts.iter().map(|(_, s)| s.clone()).collect();
+    let alerted = |key: String| facts.alerts.iter().any(|(k, _)| *k == key);
     for (target, outcome) in &facts.newest_outcomes {
         match outcome.as_str() {
+            // Its alert already says so.
+            "failed" if alerted(super::runs::failure_alert(target)) => {}
             "failed" => red.push(format!("The last backup to {target} failed.")),
             "interrupted" => red.push(format!(
                 "The last backup to {target} was interrupted before it finished."
@@ -334,7 +340,7 @@ mod tests {
     #[test]
     fn an_open_alert_or_a_failed_newest_run_is_red() {
         let mut facts = healthy();
-        facts.alerts = vec!["Backup to s3 failed".into()];
+        facts.alerts = vec![("backup.failed.s3".into(), "Backup to s3 failed".into())];
         assert_eq!(assess(&facts, NOW).0, State::Red);
         let mut facts = healthy();
         facts

@@ -33,7 +33,8 @@ pub struct Bar {
 /// Stored size and duration of `runs` (newest first, as the status lists them),
 /// drawn oldest on the left; none without a finished run.
 pub fn charts(runs: &[Run]) -> Vec<Chart> {
-    if runs.iter().all(|r| r.row.finished_at.is_none()) {
+    // Nothing to compare until something was stored: the table says why.
+    if runs.iter().all(|r| r.row.outcome != "complete") {
         return Vec::new();
     }
     let oldest_first: Vec<&Run> = runs.iter().rev().collect();

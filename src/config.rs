@@ -58,6 +58,7 @@ pub struct Config {
     /// The host baseline `outpost harden` applies and checks.
     pub harden: crate::host::Baseline,
     pub backup: crate::backup::settings::BackupSettings,
+    pub scan: crate::scan::settings::ScanSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -152,6 +153,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             harden: crate::host::Baseline::default(),
             backup: crate::backup::settings::BackupSettings::default(),
+            scan: crate::scan::settings::ScanSettings::default(),
         }
     }
 }
@@ -248,7 +250,7 @@ impl Config {
                 "set either smtp.password or smtp.password_credential, not both",
             );
         }
-        if let Some((key, why)) = self.backup.problem() {
+        if let Some((key, why)) = self.backup.problem().or_else(|| self.scan.problem()) {
             return fail(&key, &why);
         }
         if self.session.idle_timeout.is_zero() {

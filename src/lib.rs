@@ -15,6 +15,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod leak_guard;
 pub mod notify;
+pub mod scan;
 pub mod scheduler;
 pub mod secret;
 pub mod telemetry;

@@ -36,6 +36,9 @@ pub const DESTROYED_TABLES: &[&str] = &[
     "backup_drills",
     "backup_runs",
     "exports",
+    "finding_episodes",
+    "findings",
+    "scans",
     "users",
 ];
 

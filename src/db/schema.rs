@@ -188,6 +188,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    findings (fingerprint) {
+        fingerprint -> Text,
+        check_id -> Text,
+        subject -> Text,
+        severity -> Text,
+        title -> Text,
+        evidence -> Text,
+        first_seen -> Timestamptz,
+        last_seen -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        auto_fixed -> Bool,
+        reopened -> Int4,
+    }
+}
+
+diesel::table! {
+    finding_episodes (id) {
+        id -> Int8,
+        fingerprint -> Text,
+        severity -> Text,
+        opened_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        auto_fixed -> Bool,
+    }
+}
+
+diesel::table! {
+    scans (id) {
+        id -> Int8,
+        started_at -> Timestamptz,
+        finished_at -> Timestamptz,
+        trigger -> Text,
+        checks -> Jsonb,
+        open_by_severity -> Jsonb,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(setup_links -> users (user_id));
 
@@ -298,6 +336,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(finding_episodes -> findings (fingerprint));
 diesel::joinable!(cancellations -> exports (export_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
@@ -318,6 +357,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     backup_runs,
     cancellations,
     exports,
+    finding_episodes,
+    findings,
     host_checks,
     invitations,
     login_throttle,
@@ -325,6 +366,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     org_policy,
     recovery_codes,
     role_grants,
+    scans,
     totp_credentials,
     sessions,
     setup_links,

@@ -1,0 +1,3 @@
+DROP TABLE finding_episodes;
+DROP TABLE scans;
+DROP TABLE findings;

@@ -110,6 +110,18 @@ enum Command {
         #[arg(long, group = "mode")]
         revoke: bool,
     },
+    /// Run the security loop once: every check (or --only ones), findings recorded;
+    /// exit 1 while a high or critical finding is open.
+    Scan {
+        #[arg(long, env = "OUTPOST_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only this check (repeatable).
+        #[arg(long, value_name = "CHECK")]
+        only: Vec<String>,
+        /// One JSON object: `checks` (id, status, duration) and the open `findings`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -238,6 +250,7 @@ fn main() -> ExitCode {
             include_secrets,
             pg_bin,
         } => cli::export::run(config.as_deref(), &out, include_secrets, pg_bin.as_deref()),
+        Command::Scan { config, only, json } => cli::scan::run(config.as_deref(), &only, json),
         Command::Backup { config, command } => cli::backup::run(config.as_deref(), command),
         Command::Cancel {
             config,

@@ -2,7 +2,8 @@
 //! an hourly verification of the whole log, hourly purges of expired sessions and
 //! forgotten sign-in failures, an hourly step of a cancellation in force (and removal
 //! of expired exports), a daily check that the vault key is not due for rotation,
-//! and the backup schedules (see `backup::scheduled`). Jobs run the
+//! the backup schedules (see `backup::scheduled`) and the nightly security scan (see
+//! `scan::scheduled`). Jobs run the
 //! blocking database work on the blocking pool and log their outcome; a failing run is
 //! logged loudly and retried at the next tick.
 
@@ -26,6 +27,7 @@ use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 use crate::identity::user;
 use crate::notify::{Mailer, messages};
+use crate::scan::scheduled::Scans;
 use crate::vault::{Vault, reminder};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
@@ -253,8 +255,26 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
     periodic.checkpoint().await;
     periodic.remind_key_rotation().await;
-    // In the background: a catch-up backup must not hold up serving.
-    tokio::spawn(async move { backups.start().await });
+    let scans = Scans {
+        config: periodic.config.clone(),
+        db: periodic.db.clone(),
+        vault: periodic.vault.clone(),
+        mailer: periodic.mailer.clone(),
+    };
+    let nightly = periodic.config.scan.nightly.trim().to_owned();
+    if !nightly.is_empty() {
+        let scans = scans.clone();
+        let job = Job::new_async(nightly.as_str(), move |_, _| {
+            let scans = scans.clone();
+            Box::pin(async move { scans.run("nightly").await })
+        })?;
+        scheduler.add(job).await?;
+    }
+    // In the background: a catch-up backup or a deploy's scan must not hold up serving.
+    tokio::spawn(async move {
+        backups.start().await;
+        scans.start().await;
+    });
     // A server that was down at the date (or when the window closed) catches up now.
     periodic.cancellation().await;
     Ok(scheduler)

@@ -36,7 +36,9 @@ CREATE TABLE scans (
     id          bigserial PRIMARY KEY,
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL,
+    -- `nightly`, `manual`, `deploy` (a new version's first start), `backup_failed`.
     trigger     text NOT NULL,
+    outpost_version text NOT NULL,
     checks      jsonb NOT NULL,
     open_by_severity jsonb NOT NULL
 );

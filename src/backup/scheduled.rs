@@ -15,6 +15,7 @@ use crate::audit::Actor;
 use crate::config::Config;
 use crate::db::Db;
 use crate::notify::{Mailer, alerts};
+use crate::scan::scheduled::Scans;
 use crate::vault::Vault;
 
 /// What a scheduled backup needs, shared by the scheduler's jobs.
@@ -40,8 +41,17 @@ impl Scheduled {
                     "scheduled backup skipped: another backup is running"
                 )
             }
-            // Recorded, audited and alerted where it happened; logged there too.
-            Ok(Err(_)) => {}
+            // Recorded, audited and alerted where it happened; logged there too. The
+            // security loop looks again at once: a failing backup is often a symptom.
+            Ok(Err(_)) => {
+                let scans = Scans {
+                    config: self.config.clone(),
+                    db: self.db.clone(),
+                    vault: self.vault.clone(),
+                    mailer: self.mailer.clone(),
+                };
+                scans.run("backup_failed").await;
+            }
             Err(error) => tracing::error!(%error, "scheduled backup task failed"),
         }
         alerts::deliver(&self.db, &self.mailer, &self.config.server_name).await;

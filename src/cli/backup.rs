@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
@@ -18,11 +17,6 @@ use crate::backup::recipient::Identity;
 use crate::backup::recover::{Replace, RestoreRequest};
 use crate::backup::runs::{Backups, Trigger};
 use crate::backup::targets;
-use crate::config::Config;
-use crate::db::Db;
-use crate::notify::email::vault_lookup;
-use crate::notify::{Mailer, alerts};
-use crate::vault::Vault;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -144,7 +138,7 @@ pub fn run(path: Option<&Path>, command: BackupCommand) -> Result<(), CliError> 
         }
     };
     // Whatever happened, anyone who must hear about a new alert hears now.
-    deliver_alerts(&config, &db, &vault);
+    super::deliver_alerts(&config, &db, &vault);
     result.map_err(|e| CliError::Failed(e.to_string()))
 }
 
@@ -312,19 +306,6 @@ fn keygen(out: &Path) -> Result<(), CliError> {
     println!("set on the server, in [backup]:");
     println!("recipient = \"{}\"", identity.recipient());
     Ok(())
-}
-
-fn deliver_alerts(config: &Config, db: &Db, vault: &Arc<Vault>) {
-    let Ok(mailer) = Mailer::from_config(&config.smtp) else {
-        return;
-    };
-    let mailer = mailer.with_credential_lookup(vault_lookup(db.clone(), Arc::clone(vault)));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    if let Ok(runtime) = runtime {
-        runtime.block_on(alerts::deliver(db, &mailer, &config.server_name));
-    }
 }
 
 /// A progress bar on a terminal, plain stage lines otherwise.

@@ -11,6 +11,7 @@ pub mod harden;
 mod host_record;
 pub mod keys;
 pub mod migrate;
+pub mod scan;
 pub mod serve;
 
 use std::path::Path;
@@ -66,4 +67,24 @@ pub fn open(config_path: Option<&Path>) -> Result<(Config, Db, Vault), CliError>
         .check_against(&mut *db.get()?)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     Ok((config, db, vault))
+}
+
+/// Tells the Owners and Admins about alerts a command raised, as the server would; a
+/// command without email configured leaves them for the dashboard.
+pub fn deliver_alerts(config: &Config, db: &Db, vault: &std::sync::Arc<Vault>) {
+    let Ok(mailer) = crate::notify::Mailer::from_config(&config.smtp) else {
+        return;
+    };
+    let lookup = crate::notify::email::vault_lookup(db.clone(), std::sync::Arc::clone(vault));
+    let mailer = mailer.with_credential_lookup(lookup);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    if let Ok(runtime) = runtime {
+        runtime.block_on(crate::notify::alerts::deliver(
+            db,
+            &mailer,
+            &config.server_name,
+        ));
+    }
 }

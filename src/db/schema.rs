@@ -221,6 +221,7 @@ diesel::table! {
         started_at -> Timestamptz,
         finished_at -> Timestamptz,
         trigger -> Text,
+        outpost_version -> Text,
         checks -> Jsonb,
         open_by_severity -> Jsonb,
     }

@@ -95,6 +95,7 @@ pub fn record(
                 scans::started_at.eq(started_at),
                 scans::finished_at.eq(now),
                 scans::trigger.eq(trigger),
+                scans::outpost_version.eq(env!("CARGO_PKG_VERSION")),
                 scans::checks.eq(json!(checks)),
                 scans::open_by_severity.eq(json!(open)),
             ))
@@ -243,6 +244,15 @@ fn close(
 /// with what it did).
 pub fn mark_fixed(conn: &mut PgConnection, fp: &str, now: OffsetDateTime) -> QueryResult<()> {
     close(conn, fp, now, true)
+}
+
+/// The version of Outpost that ran the newest scan: a different one now is a deploy.
+pub fn last_scanned_version(conn: &mut PgConnection) -> QueryResult<Option<String>> {
+    scans::table
+        .order(scans::started_at.desc())
+        .select(scans::outpost_version)
+        .first(conn)
+        .optional()
 }
 
 /// Open findings, most severe first.

@@ -10,6 +10,7 @@ pub mod checks;
 pub mod findings;
 pub mod metrics;
 pub mod redact;
+pub mod scheduled;
 pub mod settings;
 
 use std::time::{Duration, Instant};
@@ -132,7 +133,7 @@ pub struct CheckRun {
     /// `ok` (ran, found nothing), `findings`, or `error` (could not run: its open
     /// findings are left as they are, neither resolved nor confirmed).
     pub status: &'static str,
-    #[serde(serialize_with = "millis")]
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
     pub error: Option<String>,
     pub found: Vec<Found>,

@@ -246,6 +246,7 @@ async fn serve_applies_migrations_listens_and_logs_json_with_request_ids() {
             ("OUTPOST_BACKUP__DAILY", ""),
             ("OUTPOST_BACKUP__WEEKLY", ""),
             ("OUTPOST_BACKUP__MONTHLY", ""),
+            ("OUTPOST_SCAN__NIGHTLY", ""),
         ],
         &["serve"],
     ));

@@ -30,6 +30,7 @@ mod http_surface;
 mod mfa;
 mod readiness;
 mod roles;
+mod scan_lifecycle;
 mod scripts;
 mod sessions;
 mod setup_links;

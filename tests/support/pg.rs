@@ -55,8 +55,9 @@ pub fn write_test_keys(dir: &Path, origin: &str) {
 
 /// The `outpost` binary with nothing in its environment but `db_url` and the keys
 /// [`write_test_keys`] put in `dir` (checkpoints are appended to `dir` too, and
-/// backups go below it). Backup schedules are off: a `serve` started here must not
-/// begin with a catch-up backup; backup tests turn them on where they need them.
+/// backups go below it). Backup schedules and the security loop are off: a `serve`
+/// started here must not begin with a catch-up backup or a deploy's scan; the tests
+/// of those turn them on.
 pub fn outpost_command(dir: &Path, db_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_outpost"));
     command
@@ -71,7 +72,8 @@ pub fn outpost_command(dir: &Path, db_url: &str) -> Command {
         .env("OUTPOST_DATA_DIR", dir.join("data"))
         .env("OUTPOST_BACKUP__DAILY", "")
         .env("OUTPOST_BACKUP__WEEKLY", "")
-        .env("OUTPOST_BACKUP__MONTHLY", "");
+        .env("OUTPOST_BACKUP__MONTHLY", "")
+        .env("OUTPOST_SCAN__NIGHTLY", "");
     command
 }
 

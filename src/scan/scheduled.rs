@@ -1,0 +1,77 @@
+//! The security loop inside `outpost serve`: nightly, at the first start of a new
+//! version (a deploy), and after a backup fails. Findings that are urgent raise alerts,
+//! told to the Owners and Admins at once.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::{Context, checks, findings};
+use crate::config::Config;
+use crate::db::Db;
+use crate::notify::{Mailer, alerts};
+use crate::vault::Vault;
+
+#[derive(Debug, Clone)]
+pub struct Scans {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub mailer: Arc<Mailer>,
+}
+
+impl Scans {
+    /// One scan with every check, recorded under `trigger`.
+    pub async fn run(&self, trigger: &'static str) {
+        let this = self.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let started = OffsetDateTime::now_utc();
+            let cx = Context {
+                config: &this.config,
+                db: &this.db,
+                vault: &this.vault,
+                now: started,
+            };
+            let runs = super::run(&cx, &checks::all());
+            let mut conn = this.db.get()?;
+            findings::record(
+                &mut conn,
+                &runs,
+                trigger,
+                started,
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(crate::db::DbError::from)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(changes)) => tracing::info!(
+                trigger,
+                opened = changes.opened.len(),
+                reopened = changes.reopened.len(),
+                resolved = changes.resolved.len(),
+                "security scan done"
+            ),
+            Ok(Err(error)) => tracing::error!(%error, trigger, "security scan failed"),
+            Err(error) => tracing::error!(%error, trigger, "security scan task failed"),
+        }
+        alerts::deliver(&self.db, &self.mailer, &self.config.server_name).await;
+    }
+
+    /// At start: a scan if this version never ran one here (a deploy), unless the loop
+    /// is off (`scan.nightly` blank).
+    pub async fn start(&self) {
+        if self.config.scan.nightly.trim().is_empty() {
+            return;
+        }
+        let db = self.db.clone();
+        let last = db
+            .run(|conn| findings::last_scanned_version(conn).map_err(crate::db::DbError::from))
+            .await;
+        match last {
+            Ok(version) if version.as_deref() == Some(env!("CARGO_PKG_VERSION")) => {}
+            Ok(_) => self.run("deploy").await,
+            Err(error) => tracing::error!(%error, "the last scan could not be read"),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! calls on the domain modules and nothing more.
 
 pub mod auth;
+pub mod chart;
 pub mod csrf;
 pub mod download;
 pub mod error;

@@ -54,6 +54,7 @@ impl<'a> Layout<'a> {
             label: "Overview",
         }];
         let links = [
+            (Capability::FindingsView, "/security", "Security"),
             (Capability::DashboardView, "/backups", "Backups"),
             (Capability::AuditView, "/audit", "Audit log"),
             (Capability::TeamView, "/team", "Team"),

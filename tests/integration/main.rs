@@ -32,6 +32,7 @@ mod readiness;
 mod roles;
 mod scan_lifecycle;
 mod scripts;
+mod security_page;
 mod sessions;
 mod setup_links;
 mod sign_in;

@@ -14,6 +14,7 @@ mod keys;
 mod mfa;
 mod password_form;
 mod password_reset;
+mod security;
 mod security_policy;
 mod setup;
 mod sign_in;
@@ -80,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/me").route(web::get().to(api::me)))
+                .service(web::resource("/security").route(web::get().to(security::api)))
                 .service(web::resource("/host").route(web::get().to(dashboard::host_api)))
                 .service(web::resource("/audit").route(web::get().to(audit::api)))
                 .service(
@@ -161,6 +163,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/credentials/{id}/delete").route(web::post().to(credentials::delete)),
         )
         .service(web::resource("/audit").route(web::get().to(audit::page)))
+        .service(web::resource("/security").route(web::get().to(security::page)))
         .service(web::resource("/backups").route(web::get().to(backups::page)))
         .service(web::resource("/backups/run").route(web::post().to(backups::run)))
         .service(web::resource("/backups/{id}/verify").route(web::post().to(backups::verify)))

@@ -1,34 +1,10 @@
-//! Bar charts of the recent runs (stored size, duration) as plain numbers for an
-//! inline SVG in the template: drawn on the server because the policy allows no
-//! script, coloured by class because it allows no inline style.
+//! The backups page's charts: stored size and duration of the recent runs.
 
 use crate::backup::status::{RECENT_RUNS, Run};
-
-/// The drawing's own coordinates; the stylesheet scales it to the page.
-pub const WIDTH: u32 = 600;
-pub const HEIGHT: u32 = 120;
-/// Room above the tallest bar for the scale's label.
-const TOP: u32 = 16;
-/// A failed run has nothing to measure; a stub in its place keeps it in the series.
-const STUB: u32 = 4;
-
-pub struct Chart {
-    pub title: &'static str,
-    /// The largest value, in words: what a full-height bar means.
-    pub scale: String,
-    pub bars: Vec<Bar>,
-}
-
-pub struct Bar {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-    /// `bar-ok`, `bar-bad` or `bar-run`.
-    pub class: &'static str,
-    /// Shown as the bar's tooltip (an SVG `<title>`).
-    pub label: String,
-}
+pub use crate::web::chart::{Chart, HEIGHT, WIDTH};
+use crate::web::chart::{Point, draw};
+#[cfg(test)]
+use crate::web::chart::{STUB, TOP};
 
 /// Stored size and duration of `runs` (newest first, as the status lists them),
 /// drawn oldest on the left; none without a finished run.
@@ -64,28 +40,18 @@ fn chart(
     value: impl Fn(&Run) -> Option<u64>,
     words: impl Fn(u64) -> String,
 ) -> Chart {
-    let max = runs.iter().filter_map(|r| value(r)).max().unwrap_or(0);
-    // Fixed slots: a bar keeps its width as the history fills up.
-    let slot = WIDTH / RECENT_RUNS as u32;
-    let bars = runs
+    let points: Vec<Point> = runs
         .iter()
-        .zip(0..)
-        .map(|(run, i)| {
-            let (height, class) = match (run.row.outcome.as_str(), value(run)) {
-                ("complete", Some(v)) if max > 0 => {
-                    let h = (v as f64 / max as f64 * f64::from(HEIGHT - TOP)).round() as u32;
-                    (h.max(1), "bar-ok")
-                }
-                ("running", _) => (STUB, "bar-run"),
-                ("complete", _) => (1, "bar-ok"),
-                _ => (STUB, "bar-bad"),
+        .map(|run| {
+            let measured = value(run);
+            let (bar, class) = match run.row.outcome.as_str() {
+                "complete" => (Some(measured.unwrap_or(0)), "bar-ok"),
+                "running" => (None, "bar-run"),
+                _ => (None, "bar-bad"),
             };
-            let measured = value(run).map_or_else(|| run.row.outcome.clone(), &words);
-            Bar {
-                x: i * slot,
-                y: HEIGHT - height,
-                width: slot.saturating_sub(2).max(1),
-                height,
+            let measured = measured.map_or_else(|| run.row.outcome.clone(), &words);
+            Point {
+                value: bar,
                 class,
                 label: format!(
                     "{} {}: {measured}",
@@ -95,11 +61,7 @@ fn chart(
             }
         })
         .collect();
-    Chart {
-        title,
-        scale: words(max),
-        bars,
-    }
+    draw(title, &points, RECENT_RUNS as u32, words)
 }
 
 #[cfg(test)]

@@ -1,0 +1,183 @@
+//! The security page and its JSON (`GET /api/v1/security`): the open findings, most
+//! severe first, and the trend of the security loop: open findings after each scan,
+//! scan durations, mean time to resolution and the auto-fix rate.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::identity::cap;
+use crate::scan::findings::{self, Finding};
+use crate::scan::metrics::{self, Metrics};
+use crate::web::AppState;
+use crate::web::chart::{self, Chart, Point};
+use crate::web::csrf::CsrfToken;
+use crate::web::error::AppError;
+use crate::web::guard::Authorized;
+use crate::web::pages::{Layout, relative, when};
+
+/// How far back the trend and the metrics look.
+const WINDOW: time::Duration = time::Duration::days(30);
+/// Scans drawn: a month of nightly ones and some more.
+const SCANS_SHOWN: usize = 45;
+
+struct FindingView {
+    severity: String,
+    /// The stylesheet's tone: `bad` for high and critical, `warn` for medium.
+    tone: &'static str,
+    check: String,
+    title: String,
+    evidence: String,
+    since: String,
+    since_exact: String,
+    reopened: i32,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage<'a> {
+    layout: Layout<'a>,
+    findings: Vec<FindingView>,
+    mttr: String,
+    auto_fix: String,
+    last_scan: String,
+    charts: Vec<Chart>,
+    chart_width: u32,
+    chart_height: u32,
+}
+
+async fn load(state: &AppState) -> Result<(Vec<Finding>, Metrics), AppError> {
+    let since = OffsetDateTime::now_utc() - WINDOW;
+    state
+        .db
+        .run(move |conn| Ok::<_, AppError>((findings::open(conn)?, metrics::load(conn, since)?)))
+        .await
+}
+
+pub async fn page(
+    state: web::Data<AppState>,
+    caller: Authorized<cap::FindingsView>,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    let (open, metrics) = load(&state).await?;
+    let now = OffsetDateTime::now_utc();
+    let page = SecurityPage {
+        layout: Layout::signed_in(
+            &state.config.server_name,
+            &csrf,
+            &caller.caller,
+            "/security",
+        ),
+        findings: open
+            .into_iter()
+            .map(|f| FindingView {
+                tone: match f.severity.as_str() {
+                    "critical" | "high" => "bad",
+                    "medium" => "warn",
+                    _ => "ok",
+                },
+                severity: f.severity,
+                check: f.check_id,
+                title: f.title,
+                evidence: f.evidence,
+                since: relative(f.first_seen, now),
+                since_exact: when(f.first_seen),
+                reopened: f.reopened,
+            })
+            .collect(),
+        mttr: metrics.mean_time_to_resolution.map_or_else(
+            || "nothing resolved in the last 30 days".to_owned(),
+            |d| humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string(),
+        ),
+        auto_fix: metrics.auto_fix_rate.map_or_else(
+            || "—".to_owned(),
+            |rate| {
+                format!(
+                    "{:.0} % ({} of {})",
+                    rate * 100.0,
+                    metrics.auto_fixed,
+                    metrics.resolved
+                )
+            },
+        ),
+        last_scan: metrics
+            .trend
+            .last()
+            .map_or_else(|| "never".to_owned(), |p| relative(p.at, now)),
+        charts: charts(&metrics),
+        chart_width: chart::WIDTH,
+        chart_height: chart::HEIGHT,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            page.render()
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+        ))
+}
+
+pub async fn api(
+    state: web::Data<AppState>,
+    _: Authorized<cap::FindingsView>,
+) -> Result<HttpResponse, AppError> {
+    let (open, metrics) = load(&state).await?;
+    Ok(HttpResponse::Ok().json(json!({ "findings": open, "metrics": metrics })))
+}
+
+/// Open findings after each scan (coloured by the worst open severity) and scan
+/// durations, oldest on the left.
+fn charts(metrics: &Metrics) -> Vec<Chart> {
+    let shown = &metrics.trend[metrics.trend.len().saturating_sub(SCANS_SHOWN)..];
+    if shown.is_empty() {
+        return Vec::new();
+    }
+    let open: Vec<Point> = shown
+        .iter()
+        .map(|p| {
+            let count = |s: &str| p.open.get(s).copied().unwrap_or(0);
+            let total: i64 = p.open.values().sum();
+            let class = if count("critical") + count("high") > 0 {
+                "bar-bad"
+            } else if count("medium") > 0 {
+                "bar-warn"
+            } else {
+                "bar-ok"
+            };
+            let by_severity: Vec<String> = ["critical", "high", "medium", "low", "info"]
+                .iter()
+                .filter(|s| count(s) > 0)
+                .map(|s| format!("{} {s}", count(s)))
+                .collect();
+            Point {
+                value: Some(u64::try_from(total).unwrap_or(0)),
+                class,
+                label: format!(
+                    "{}: {}",
+                    when(p.at),
+                    if by_severity.is_empty() {
+                        "nothing open".to_owned()
+                    } else {
+                        by_severity.join(", ")
+                    }
+                ),
+            }
+        })
+        .collect();
+    let durations: Vec<Point> = shown
+        .iter()
+        .map(|p| Point {
+            value: Some(u64::try_from(p.duration_ms).unwrap_or(0)),
+            class: "bar-ok",
+            label: format!("{}: {} ms", when(p.at), p.duration_ms),
+        })
+        .collect();
+    vec![
+        chart::draw("Open findings", &open, SCANS_SHOWN as u32, |n| {
+            format!("{n} open")
+        }),
+        chart::draw("Scan duration", &durations, SCANS_SHOWN as u32, |ms| {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        }),
+    ]
+}

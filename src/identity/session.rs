@@ -179,6 +179,33 @@ pub fn purge_expired(conn: &mut PgConnection, policy: &SessionPolicy) -> QueryRe
     .execute(conn)
 }
 
+/// A session still accepted at `now` (within both its stored expiry and the idle
+/// timeout) although it was opened longer ago than `policy.absolute_timeout`: only a
+/// bug, a lowered timeout the stored expiries predate, or a tampered row gets here.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Overlong {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Every [`Overlong`] session at `now`, oldest first.
+pub fn outliving_policy(
+    conn: &mut PgConnection,
+    policy: &SessionPolicy,
+    now: OffsetDateTime,
+) -> QueryResult<Vec<Overlong>> {
+    sessions::table
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - policy.idle_timeout))
+        .filter(sessions::created_at.lt(now - policy.absolute_timeout))
+        .order(sessions::created_at.asc())
+        .select(Overlong::as_select())
+        .load(conn)
+}
+
 /// How a person proved, moments ago, that they are still at the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reauthentication {

@@ -192,6 +192,28 @@ fn open_session(
     Ok(session)
 }
 
+/// When each account last signed in, from the `session.sign_in` audit entries (which
+/// outlive the sessions they opened). Accounts that never signed in are absent.
+pub fn last_sign_ins(
+    conn: &mut PgConnection,
+) -> diesel::QueryResult<std::collections::HashMap<Uuid, OffsetDateTime>> {
+    use crate::db::schema::audit_events as events;
+    use diesel::prelude::*;
+    let rows: Vec<(String, Option<OffsetDateTime>)> = events::table
+        .filter(events::action.eq("session.sign_in"))
+        .filter(events::outcome.eq("success"))
+        .group_by(events::actor)
+        .select((events::actor, diesel::dsl::max(events::occurred_at)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(actor, at)| {
+            let id = actor.strip_prefix("user:")?.parse().ok()?;
+            Some((id, at?))
+        })
+        .collect())
+}
+
 /// Ends the session behind `token`, recording who signed out.
 pub async fn sign_out(
     db: &Db,

@@ -43,6 +43,9 @@ pub struct Changes {
     pub opened: Vec<String>,
     pub reopened: Vec<String>,
     pub resolved: Vec<String>,
+    /// Fixed by a check's own remedy in this scan (also in `opened` or `reopened`
+    /// when the scan found them first; they are resolved, not open).
+    pub auto_fixed: Vec<String>,
     pub still_open: usize,
 }
 
@@ -76,8 +79,14 @@ pub fn record(
             apply(conn, run, now, &mut changes)?;
         }
         let open = open_by_severity(conn)?;
-        changes.still_open =
-            open.values().sum::<i64>() as usize - changes.opened.len() - changes.reopened.len();
+        // Opened in this scan and still open: auto-fixed ones were closed at once.
+        let new_open = changes
+            .opened
+            .iter()
+            .chain(&changes.reopened)
+            .filter(|fp| !changes.auto_fixed.contains(fp))
+            .count();
+        changes.still_open = open.values().sum::<i64>() as usize - new_open;
         let checks: Vec<_> = runs
             .iter()
             .map(|r| {
@@ -107,6 +116,7 @@ pub fn record(
                 "opened": changes.opened,
                 "reopened": changes.reopened,
                 "resolved": changes.resolved,
+                "auto_fixed": changes.auto_fixed,
                 "open": open,
             })),
         )?;
@@ -168,6 +178,11 @@ fn apply(
                     raise(conn, &fp, found)?;
                 }
             }
+        }
+        if found.fixed {
+            // Opened (or kept open) above first, so the episode exists to be closed.
+            mark_fixed(conn, &fp, now)?;
+            changes.auto_fixed.push(fp.clone());
         }
         seen.push(fp);
     }

@@ -71,6 +71,9 @@ pub struct Found {
     pub title: String,
     /// Where and what, redacted: never a secret (see [`redact`]).
     pub evidence: String,
+    /// The check's own remedy already fixed it (and audited what it did): recorded
+    /// as opened and at once resolved as auto-fixed, so it still counts in the trend.
+    pub fixed: bool,
 }
 
 impl Found {
@@ -85,6 +88,15 @@ impl Found {
             severity,
             title: title.into(),
             evidence: evidence.into(),
+            fixed: false,
+        }
+    }
+
+    /// Marks it as remedied by the check itself.
+    pub fn remedied(self) -> Self {
+        Self {
+            fixed: true,
+            ..self
         }
     }
 }

@@ -3,6 +3,7 @@
 mod audit_log;
 mod backups;
 mod hardening;
+mod hygiene;
 
 use super::Check;
 
@@ -12,5 +13,11 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hardening::Drift),
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),
+        Box::new(hygiene::SessionPolicy),
+        Box::new(hygiene::ApiKeyScope),
+        Box::new(hygiene::Dormant),
+        Box::new(hygiene::StaleCredentials),
+        Box::new(hygiene::Mfa),
+        Box::new(hygiene::Owners),
     ]
 }

@@ -11,6 +11,7 @@ mod audit_crash;
 mod audit_log;
 mod audit_writer;
 mod backup_failures;
+mod backup_recipient;
 mod backup_runs;
 mod backup_stream;
 mod backup_target;

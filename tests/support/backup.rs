@@ -157,6 +157,26 @@ impl Server {
         command
     }
 
+    /// `outpost backup restore ID --into <new> EXTRA…`, which must succeed: the
+    /// restored client_notes rows are counted and the database dropped.
+    pub fn restored_by_cli(&self, id: &str, extra: &[&std::ffi::OsStr]) -> usize {
+        let into = format!("{}_cli", self.db.name);
+        let restore = super::logs::output(
+            self.command()
+                .args(["backup", "restore", id, "--into", &into])
+                .args(extra),
+        );
+        assert!(
+            restore.status.success(),
+            "{}",
+            String::from_utf8_lossy(&restore.stderr)
+        );
+        let url = outpost::db::with_database(&self.db.url, &into);
+        let rows = dump_rows(&url, "client_notes").len();
+        drop_database(&self.db.url, &into);
+        rows
+    }
+
     pub fn files_dir(&self) -> PathBuf {
         self.dir.path().join("files")
     }

@@ -32,6 +32,7 @@ mod hygiene;
 mod mfa;
 mod readiness;
 mod roles;
+mod scan_http;
 mod scan_lifecycle;
 mod scripts;
 mod security_page;

@@ -150,6 +150,9 @@ impl Server {
     /// The binary, configured like the library (schedules off, this data directory).
     pub fn command(&self) -> Command {
         let mut command = outpost_command(self.dir.path(), &self.db.url);
+        // Nothing listens on port 1: the HTTP checks of `outpost scan` cannot reach a
+        // stranger's server on the default 8080.
+        command.env("OUTPOST_PUBLIC_URL", "http://127.0.0.1:1");
         command.env(
             "OUTPOST_BACKUP__DATA_DIRECTORIES",
             format!("[{:?}]", self.files_dir()),

@@ -3,6 +3,7 @@
 mod audit_log;
 mod backups;
 mod hardening;
+mod http;
 mod hygiene;
 
 use super::Check;
@@ -10,6 +11,8 @@ use super::Check;
 /// Every check. `outpost scan --only ID` picks from these.
 pub fn all() -> Vec<Box<dyn Check>> {
     vec![
+        Box::new(http::Headers),
+        Box::new(http::ErrorHandling),
         Box::new(hardening::Drift),
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),

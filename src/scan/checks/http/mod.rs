@@ -1,0 +1,63 @@
+//! Offensive checks: Outpost's own HTTP surface probed from outside, over the network,
+//! at `public_url`, the way anyone on the internet reaches it.
+
+mod errors;
+mod headers;
+
+pub use errors::ErrorHandling;
+pub use headers::Headers;
+
+use std::time::Duration;
+
+use super::super::CheckError;
+
+/// What a probe got back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+/// One request per probe, each on a small runtime of its own (checks are blocking),
+/// with a short timeout: a scan never hangs on its own server.
+pub fn probe(
+    method: reqwest::Method,
+    url: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Result<Reply, CheckError> {
+    crate::backup_target::s3::install_tls_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CheckError(format!("cannot start a probe: {e}")))?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| CheckError(format!("cannot build a probe: {e}")))?;
+        let mut request = client.request(method, url).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CheckError(format!("{url} did not answer: {e}")))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    })
+}
+
+/// `public_url` without a trailing slash, plus `path`.
+pub fn at(config: &crate::config::Config, path: &str) -> String {
+    format!("{}{path}", config.base_url())
+}

@@ -27,6 +27,7 @@ mod host_sshd;
 mod host_ufw;
 mod host_users;
 mod http_surface;
+mod leaks;
 mod mfa;
 mod readiness;
 mod roles;

@@ -3,6 +3,7 @@
 mod audit_log;
 mod backups;
 mod hardening;
+mod leaks;
 
 use super::Check;
 
@@ -12,5 +13,6 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hardening::Drift),
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),
+        Box::new(leaks::Secrets),
     ]
 }

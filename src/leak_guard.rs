@@ -1,6 +1,6 @@
 //! Keeps secrets out of logs. Every log line passes through [`redact`] on its way out:
-//! known secret shapes (Outpost API keys, `sk-` provider keys, bearer tokens, webhook
-//! secrets, PEM private keys) and every value the vault has opened in this process
+//! known secret shapes (those of [`secret_shapes`], which the leaked-secrets scan looks
+//! for too, and bearer tokens) and every value the vault has opened in this process
 //! are replaced by `[REDACTED]`. A second line of defence: the first is never logging
 //! secrets, which `SecretString` and the masked config already see to.
 
@@ -12,24 +12,29 @@ use regex::Regex;
 use tracing_subscriber::fmt::MakeWriter;
 use zeroize::Zeroizing;
 
+use crate::secret_shapes;
+
 pub const REDACTED: &str = "[REDACTED]";
 
 /// Values shorter than this are not remembered: too likely to match ordinary text.
-const MIN_REMEMBERED: usize = 8;
+pub const MIN_REMEMBERED: usize = 8;
 
 fn shapes() -> &'static Regex {
     static SHAPES: OnceLock<Regex> = OnceLock::new();
     SHAPES.get_or_init(|| {
-        Regex::new(concat!(
-            // At least a key's length: a longer lookalike goes whole, no tail left behind.
-            r"opk_[0-9A-Za-z]{36,}",
-            r"|\bsk-[0-9A-Za-z_\-]{16,}",
-            r"|whsec_[0-9A-Za-z+/=]{16,}",
-            r"|(?i:bearer)\s+[0-9A-Za-z._~+/\-]{8,}=*",
-            r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-            r"|PRIVATE\+KEY\+[^\s]+",
-        ))
-        .expect("the secret shapes are valid regular expressions")
+        let pem_block = format!(
+            r"{}[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+            secret_shapes::PEM_PRIVATE_KEY
+        );
+        // A whole block goes, not only its first line: listed before the bare header.
+        let log_only = [
+            pem_block.as_str(),
+            r"(?i:bearer)\s+[0-9A-Za-z._~+/\-]{8,}=*",
+            // The audit signing key, as its signed-note encoding writes it.
+            r"PRIVATE\+KEY\+[^\s]+",
+        ];
+        let all: Vec<&str> = log_only.into_iter().chain(secret_shapes::ALL).collect();
+        Regex::new(&all.join("|")).expect("the secret shapes are valid regular expressions")
     })
 }
 
@@ -135,6 +140,16 @@ mod tests {
             "the key itself is gone"
         );
         assert!(!redact(cases[2]).contains("eyJhbGci"));
+    }
+
+    #[test]
+    fn the_shapes_the_scan_looks_for_are_redacted_too() {
+        let token = format!("ghp_{}", "A1b2".repeat(9));
+        let line = format!("clone with {token} as AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(
+            redact(&line),
+            format!("clone with {REDACTED} as {REDACTED}")
+        );
     }
 
     #[test]

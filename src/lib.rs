@@ -18,6 +18,7 @@ pub mod notify;
 pub mod scan;
 pub mod scheduler;
 pub mod secret;
+pub mod secret_shapes;
 pub mod telemetry;
 pub mod vault;
 pub mod web;

@@ -7,6 +7,12 @@ pub fn excerpt(secret: &str) -> String {
     format!("{shown}…[{chars} chars]")
 }
 
+/// `…[20 chars]`: for a value whose owner is already named (a stored credential), not
+/// even its first characters.
+pub fn length(secret: &str) -> String {
+    format!("…[{} chars]", secret.chars().count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::excerpt;
@@ -16,5 +22,6 @@ mod tests {
         assert_eq!(excerpt("AKIAIOSFODNN7EXAMPLE"), "AKIA…[20 chars]");
         assert_eq!(excerpt("abc"), "…[3 chars]");
         assert_eq!(excerpt("abcdefgh"), "ab…[8 chars]");
+        assert_eq!(super::length("AKIAIOSFODNN7EXAMPLE"), "…[20 chars]");
     }
 }

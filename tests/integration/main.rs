@@ -29,6 +29,7 @@ mod host_ufw;
 mod host_users;
 mod http_surface;
 mod hygiene;
+mod leaks;
 mod mfa;
 mod readiness;
 mod roles;

@@ -5,6 +5,7 @@ mod backups;
 mod hardening;
 mod http;
 mod hygiene;
+mod leaks;
 
 use super::Check;
 
@@ -22,5 +23,6 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hygiene::StaleCredentials),
         Box::new(hygiene::Mfa),
         Box::new(hygiene::Owners),
+        Box::new(leaks::Secrets),
     ]
 }

@@ -231,36 +231,27 @@ fn replacing_the_live_database_takes_a_safety_backup_and_keeps_the_old_one() {
     let rotated =
         rotation::rewrap_all(&server.vault, &mut conn, Actor::Cli, 100, &mut |_| {}).unwrap();
     assert_eq!(rotated.retired, [1]);
+    let id = first.id.to_string();
+    let refused_request = RestoreRequest {
+        target: "local",
+        id: &id,
+        into: &server.db.name,
+        files_into: None,
+        replace: Replace::Refused,
+        identity: None,
+    };
     let refused = backups
-        .restore(
-            RestoreRequest {
-                target: "local",
-                id: &first.id.to_string(),
-                into: &server.db.name,
-                files_into: None,
-                replace: Replace::Refused,
-                identity: None,
-            },
-            Actor::Cli,
-            &mut Quiet,
-        )
+        .restore(refused_request, Actor::Cli, &mut Quiet)
         .unwrap_err()
         .to_string();
     assert!(refused.contains("--force"), "{refused}");
 
+    let forced = RestoreRequest {
+        replace: Replace::Allowed,
+        ..refused_request
+    };
     let report = backups
-        .restore(
-            RestoreRequest {
-                target: "local",
-                id: &first.id.to_string(),
-                into: &server.db.name,
-                files_into: None,
-                replace: Replace::Allowed,
-                identity: None,
-            },
-            Actor::Cli,
-            &mut Quiet,
-        )
+        .restore(forced, Actor::Cli, &mut Quiet)
         .expect("forced restore");
     assert_eq!(dump_rows(&server.db.url, "client_notes").len(), 100);
     assert_eq!(

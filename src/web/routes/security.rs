@@ -15,7 +15,7 @@ use crate::web::chart::{self, Chart, Point};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::AppError;
 use crate::web::guard::Authorized;
-use crate::web::pages::{Layout, relative, when};
+use crate::web::pages::{self, Layout, relative, when};
 
 /// How far back the trend and the metrics look.
 const WINDOW: time::Duration = time::Duration::days(30);
@@ -45,6 +45,8 @@ struct SecurityPage<'a> {
     charts: Vec<Chart>,
     chart_width: u32,
     chart_height: u32,
+    /// Which series the charts draw, in the caption.
+    chart_series: &'static str,
 }
 
 async fn load(state: &AppState) -> Result<(Vec<Finding>, Metrics), AppError> {
@@ -108,13 +110,9 @@ pub async fn page(
         charts: charts(&metrics),
         chart_width: chart::WIDTH,
         chart_height: chart::HEIGHT,
+        chart_series: "after each scan",
     };
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(
-            page.render()
-                .map_err(|e| AppError::Internal(e.to_string()))?,
-        ))
+    pages::html(&page, &csrf)
 }
 
 pub async fn api(

@@ -62,6 +62,8 @@ struct BackupsPage<'a> {
     can_download: bool,
     chart_width: u32,
     chart_height: u32,
+    /// Which series the charts draw, in the caption.
+    chart_series: &'static str,
 }
 
 /// The overall state, as the page and the overview's tile show it.
@@ -248,6 +250,7 @@ pub async fn page(
         can_download: caller.caller.can(Capability::DataExport),
         chart_width: chart::WIDTH,
         chart_height: chart::HEIGHT,
+        chart_series: "of the last runs",
     };
     pages::html(&page, &csrf)
 }

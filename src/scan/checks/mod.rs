@@ -2,6 +2,7 @@
 
 mod audit_log;
 mod backups;
+mod behaviour;
 mod hardening;
 mod http;
 mod hygiene;
@@ -23,6 +24,7 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hygiene::StaleCredentials),
         Box::new(hygiene::Mfa),
         Box::new(hygiene::Owners),
+        Box::new(behaviour::SignIns),
         Box::new(leaks::Secrets),
     ]
 }

@@ -36,6 +36,7 @@ mod roles;
 mod scan_behaviour;
 mod scan_http;
 mod scan_lifecycle;
+mod scan_patches;
 mod scripts;
 mod security_page;
 mod sessions;

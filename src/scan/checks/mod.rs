@@ -7,6 +7,9 @@ mod hardening;
 mod http;
 mod hygiene;
 mod leaks;
+mod patches;
+
+pub use patches::PatchStatus;
 
 use super::Check;
 
@@ -18,6 +21,7 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hardening::Drift),
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),
+        Box::new(PatchStatus { root: "/".into() }),
         Box::new(hygiene::SessionPolicy),
         Box::new(hygiene::ApiKeyScope),
         Box::new(hygiene::Dormant),

@@ -177,6 +177,19 @@ impl<'a> Backups<'a> {
         }
     }
 
+    /// [`Self::lock`], trying again for up to `patience`.
+    pub fn lock_within(&self, patience: Duration) -> Result<Lock, BackupError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.lock() {
+                Err(BackupError::Busy) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes one backup into target `target_name`, start to end: recorded, audited,
     /// alerting on failure.
     pub fn run(
@@ -335,7 +348,9 @@ impl<'a> Backups<'a> {
     /// Marks runs left `running` by a process that died as `interrupted`; only when
     /// no backup holds the lock, so a run in another process is never touched.
     pub fn mark_interrupted(&self) -> Result<usize, BackupError> {
-        let _lock = match self.lock() {
+        // A process killed a moment ago still holds the lock until PostgreSQL has
+        // noticed its connection is gone: give that a few seconds.
+        let _lock = match self.lock_within(Duration::from_secs(5)) {
             Ok(lock) => lock,
             Err(BackupError::Busy) => return Ok(0),
             Err(e) => return Err(e),

@@ -89,7 +89,7 @@ pub async fn page(
             })
             .collect(),
         mttr: metrics.mean_time_to_resolution.map_or_else(
-            || "nothing resolved in the last 30 days".to_owned(),
+            || "nothing resolved".to_owned(),
             |d| humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string(),
         ),
         auto_fix: metrics.auto_fix_rate.map_or_else(

@@ -18,7 +18,6 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use crate::audit::checkpoint::Signer;
 use crate::audit::{context, log, query};
 use crate::backup::runs::Trigger;
-use crate::backup::scheduled::Scheduled;
 use crate::cancellation::lifecycle::{self, Step};
 use crate::config::Config;
 use crate::db::Db;
@@ -27,7 +26,6 @@ use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 use crate::identity::user;
 use crate::notify::{Mailer, messages};
-use crate::scan::scheduled::Scans;
 use crate::vault::{Vault, reminder};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
@@ -35,6 +33,16 @@ const PURGE_HOURLY: &str = "0 17 * * * *";
 const VERIFY_HOURLY: &str = "0 41 * * * *";
 const KEY_REMINDER_DAILY: &str = "0 3 7 * * *";
 const CANCELLATION_HOURLY: &str = "0 29 * * * *";
+
+/// What the background work of `outpost serve` (backups, scans) runs with; cheap to
+/// clone into each job.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub config: Arc<crate::config::Config>,
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub mailer: Arc<Mailer>,
+}
 
 #[derive(Debug)]
 pub struct Periodic {
@@ -221,7 +229,7 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
         Box::pin(async move { p.remind_key_rotation().await })
     })
     .await?;
-    let backups = Scheduled {
+    let services = Services {
         config: periodic.config.clone(),
         db: periodic.db.clone(),
         vault: periodic.vault.clone(),
@@ -232,10 +240,19 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
         if cron.is_empty() {
             continue;
         }
-        let backups = backups.clone();
+        let services = services.clone();
         let job = Job::new_async(cron.as_str(), move |_, _| {
-            let backups = backups.clone();
-            Box::pin(async move { backups.run(trigger, false).await })
+            let services = services.clone();
+            Box::pin(async move { services.run_backup(trigger, false).await })
+        })?;
+        scheduler.add(job).await?;
+    }
+    let nightly = periodic.config.scan.nightly.trim().to_owned();
+    if !nightly.is_empty() {
+        let services = services.clone();
+        let job = Job::new_async(nightly.as_str(), move |_, _| {
+            let services = services.clone();
+            Box::pin(async move { services.scan("nightly").await })
         })?;
         scheduler.add(job).await?;
     }
@@ -255,25 +272,10 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
     periodic.checkpoint().await;
     periodic.remind_key_rotation().await;
-    let scans = Scans {
-        config: periodic.config.clone(),
-        db: periodic.db.clone(),
-        vault: periodic.vault.clone(),
-        mailer: periodic.mailer.clone(),
-    };
-    let nightly = periodic.config.scan.nightly.trim().to_owned();
-    if !nightly.is_empty() {
-        let scans = scans.clone();
-        let job = Job::new_async(nightly.as_str(), move |_, _| {
-            let scans = scans.clone();
-            Box::pin(async move { scans.run("nightly").await })
-        })?;
-        scheduler.add(job).await?;
-    }
     // In the background: a catch-up backup or a deploy's scan must not hold up serving.
     tokio::spawn(async move {
-        backups.start().await;
-        scans.start().await;
+        services.start_backups().await;
+        services.start_scans().await;
     });
     // A server that was down at the date (or when the window closed) catches up now.
     periodic.cancellation().await;

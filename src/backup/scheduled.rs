@@ -3,8 +3,6 @@
 //! alert told to the Owners and Admins. At start, runs left `running` by a process
 //! that died are marked interrupted, and a run the stopped server missed is caught up.
 
-use std::sync::Arc;
-
 use time::OffsetDateTime;
 
 use super::create::Quiet;
@@ -12,27 +10,15 @@ use super::error::BackupError;
 use super::restore::Keys;
 use super::runs::{Backups, Trigger};
 use crate::audit::Actor;
-use crate::config::Config;
-use crate::db::Db;
-use crate::notify::{Mailer, alerts};
-use crate::scan::scheduled::Scans;
-use crate::vault::Vault;
+use crate::notify::alerts;
+use crate::scheduler::Services;
 
-/// What a scheduled backup needs, shared by the scheduler's jobs.
-#[derive(Debug, Clone)]
-pub struct Scheduled {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub vault: Arc<Vault>,
-    pub mailer: Arc<Mailer>,
-}
-
-impl Scheduled {
+impl Services {
     /// One scheduled (or caught-up) run: backup, drill, retention, then alerts told.
-    pub async fn run(&self, trigger: Trigger, catch_up: bool) {
+    pub async fn run_backup(&self, trigger: Trigger, catch_up: bool) {
         let this = self.clone();
         let outcome =
-            tokio::task::spawn_blocking(move || this.run_blocking(trigger, catch_up)).await;
+            tokio::task::spawn_blocking(move || this.run_backup_blocking(trigger, catch_up)).await;
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(BackupError::Busy)) => {
@@ -43,21 +29,13 @@ impl Scheduled {
             }
             // Recorded, audited and alerted where it happened; logged there too. The
             // security loop looks again at once: a failing backup is often a symptom.
-            Ok(Err(_)) => {
-                let scans = Scans {
-                    config: self.config.clone(),
-                    db: self.db.clone(),
-                    vault: self.vault.clone(),
-                    mailer: self.mailer.clone(),
-                };
-                scans.run("backup_failed").await;
-            }
+            Ok(Err(_)) => self.scan("backup_failed").await,
             Err(error) => tracing::error!(%error, "scheduled backup task failed"),
         }
         alerts::deliver(&self.db, &self.mailer, &self.config.server_name).await;
     }
 
-    fn run_blocking(&self, trigger: Trigger, catch_up: bool) -> Result<(), BackupError> {
+    fn run_backup_blocking(&self, trigger: Trigger, catch_up: bool) -> Result<(), BackupError> {
         let backups = Backups {
             config: &self.config,
             db: &self.db,
@@ -96,7 +74,7 @@ impl Scheduled {
     }
 
     /// At start: interrupted runs marked, a missed run caught up.
-    pub async fn start(&self) {
+    pub async fn start_backups(&self) {
         let this = self.clone();
         let owed = tokio::task::spawn_blocking(move || {
             let backups = Backups {
@@ -120,7 +98,7 @@ impl Scheduled {
                     trigger = trigger.as_str(),
                     "catching up a backup missed while the server was down"
                 );
-                self.run(trigger, true).await;
+                self.run_backup(trigger, true).await;
             }
             Ok(Ok(None)) => {}
             Ok(Err(error)) => tracing::error!(%error, "missed backups could not be checked"),

@@ -2,27 +2,15 @@
 //! version (a deploy), and after a backup fails. Findings that are urgent raise alerts,
 //! told to the Owners and Admins at once.
 
-use std::sync::Arc;
-
 use time::OffsetDateTime;
 
 use super::{Context, checks, findings};
-use crate::config::Config;
-use crate::db::Db;
-use crate::notify::{Mailer, alerts};
-use crate::vault::Vault;
+use crate::notify::alerts;
+use crate::scheduler::Services;
 
-#[derive(Debug, Clone)]
-pub struct Scans {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub vault: Arc<Vault>,
-    pub mailer: Arc<Mailer>,
-}
-
-impl Scans {
+impl Services {
     /// One scan with every check, recorded under `trigger`.
-    pub async fn run(&self, trigger: &'static str) {
+    pub async fn scan(&self, trigger: &'static str) {
         let this = self.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let started = OffsetDateTime::now_utc();
@@ -60,7 +48,7 @@ impl Scans {
 
     /// At start: a scan if this version never ran one here (a deploy), unless the loop
     /// is off (`scan.nightly` blank).
-    pub async fn start(&self) {
+    pub async fn start_scans(&self) {
         if self.config.scan.nightly.trim().is_empty() {
             return;
         }
@@ -70,7 +58,7 @@ impl Scans {
             .await;
         match last {
             Ok(version) if version.as_deref() == Some(env!("CARGO_PKG_VERSION")) => {}
-            Ok(_) => self.run("deploy").await,
+            Ok(_) => self.scan("deploy").await,
             Err(error) => tracing::error!(%error, "the last scan could not be read"),
         }
     }

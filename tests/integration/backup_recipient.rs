@@ -52,7 +52,7 @@ async fn a_backup_sealed_to_a_recipient_is_drilled_at_once_and_then_opens_only_w
     server.config.backup.recipient = recipient.clone();
     server.config.backup.daily = "0 30 2 * * *".into();
     let scheduled = server.scheduled();
-    scheduled.run(Trigger::Daily, false).await;
+    scheduled.run_backup(Trigger::Daily, false).await;
     let drilled: String = backup_drills::table
         .select(backup_drills::outcome)
         .first(&mut server.conn())

@@ -314,7 +314,7 @@ async fn a_scheduled_run_drills_prunes_and_a_missed_run_is_caught_up_at_start() 
         .unwrap();
 
     let scheduled = server.scheduled();
-    scheduled.start().await;
+    scheduled.start_backups().await;
     let runs: Vec<(String, bool, String)> = backup_runs::table
         .order(backup_runs::started_at.asc())
         .select((

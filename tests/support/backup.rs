@@ -9,13 +9,13 @@ use std::sync::Arc;
 use diesel::prelude::*;
 use outpost::audit::{self, Actor, Event, Outcome};
 use outpost::backup::runs::Backups;
-use outpost::backup::scheduled::Scheduled;
 use outpost::backup::settings::TargetSettings;
 use outpost::config::{Config, DatabaseUrl};
 use outpost::credentials::{self};
 use outpost::db::Db;
 use outpost::identity::{Role, user};
 use outpost::notify::Mailer;
+use outpost::scheduler::Services;
 use outpost::vault::Vault;
 use outpost::vault::keyring::KeySource;
 
@@ -92,8 +92,8 @@ impl Server {
     }
 
     /// The scheduler's view of this server: what `outpost serve` runs its backups with.
-    pub fn scheduled(&self) -> Scheduled {
-        Scheduled {
+    pub fn scheduled(&self) -> Services {
+        Services {
             config: Arc::new(self.config.clone()),
             db: self.pool.clone(),
             vault: Arc::new(

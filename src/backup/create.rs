@@ -234,13 +234,7 @@ fn server_version(conn: &mut PgConnection) -> QueryResult<String> {
 
 /// What a finished `put` reported, for callers that keep it.
 pub fn stored_of(part: &Part) -> Option<Stored> {
-    let mut sha256 = [0u8; 32];
-    if part.sha256.len() != 64 {
-        return None;
-    }
-    for (i, byte) in sha256.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(part.sha256.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
+    let sha256: [u8; 32] = super::manifest::decode_hex(&part.sha256)?.try_into().ok()?;
     Some(Stored {
         size: part.stored_size,
         sha256,

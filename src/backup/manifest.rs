@@ -179,7 +179,8 @@ fn write_canonical(value: &Value, out: &mut String) -> Result<(), ManifestError>
     Ok(())
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
+/// A lowercase hex SHA-256, as this module writes them; anything else is none.
+pub(super) fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }

@@ -174,7 +174,8 @@ pub fn restore_into(
     let mut bytes = verify_parts(target, &manifest, key, observer)?;
     let mut admin = PgConnection::establish(url)
         .map_err(|e| BackupError::Failed(format!("cannot connect to the database server: {e}")))?;
-    diesel::sql_query(format!("CREATE DATABASE {}", quote(database))).execute(&mut admin)?;
+    diesel::sql_query(format!("CREATE DATABASE {}", tables::quote_ident(database)))
+        .execute(&mut admin)?;
     let new_url = with_database(url, database);
     observer.stage("restoring the database");
     bytes += pg_restore_part(&pg_restore, target, &manifest, key, &new_url, observer)?;
@@ -223,7 +224,7 @@ pub fn drill(
         .and_then(|mut c| {
             diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote(&scratch)
+                tables::quote_ident(&scratch)
             ))
             .execute(&mut c)
             .map_err(BackupError::from)
@@ -253,22 +254,22 @@ pub fn swap_in(url: &str, restored: &str, live: &str, kept: &str) -> Result<(), 
     .execute(&mut admin)?;
     diesel::sql_query(format!(
         "ALTER DATABASE {} RENAME TO {}",
-        quote(live),
-        quote(kept)
+        tables::quote_ident(live),
+        tables::quote_ident(kept)
     ))
     .execute(&mut admin)?;
     if let Err(e) = diesel::sql_query(format!(
         "ALTER DATABASE {} RENAME TO {}",
-        quote(restored),
-        quote(live)
+        tables::quote_ident(restored),
+        tables::quote_ident(live)
     ))
     .execute(&mut admin)
     {
         // Put the live database back under its name rather than leave none.
         let _ = diesel::sql_query(format!(
             "ALTER DATABASE {} RENAME TO {}",
-            quote(kept),
-            quote(live)
+            tables::quote_ident(kept),
+            tables::quote_ident(live)
         ))
         .execute(&mut admin);
         return Err(e.into());
@@ -419,8 +420,4 @@ fn check_database_name(name: &str) -> Result<(), BackupError> {
             "{name:?} is not a database name Outpost restores into: use lowercase letters, digits and _ (at most 63)"
         )))
     }
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -97,7 +97,7 @@ pub fn collect(conn: &mut PgConnection, key: &BackupKey) -> QueryResult<Vec<Tabl
     .load(conn)?;
     let mut out = Vec::with_capacity(tables.len());
     for t in tables {
-        let qualified = format!("{}.{}", ident(&t.schema), ident(&t.name));
+        let qualified = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name));
         let order = if t.order_by.is_empty() {
             "t::text".to_owned()
         } else {
@@ -161,7 +161,8 @@ pub fn compare(expected: &[TableStat], found: &[TableStat]) -> Vec<Mismatch> {
     problems
 }
 
-fn ident(name: &str) -> String {
+/// A PostgreSQL identifier, quoted.
+pub(super) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -150,6 +150,19 @@ impl Status {
 
 /// The status as of `now`.
 pub fn load(conn: &mut PgConnection, config: &Config, now: OffsetDateTime) -> QueryResult<Status> {
+    // One snapshot for every query: a run that fails between two of them would
+    // otherwise show as still running beside the alert its failure raised.
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(|conn| load_in_snapshot(conn, config, now))
+}
+
+fn load_in_snapshot(
+    conn: &mut PgConnection,
+    config: &Config,
+    now: OffsetDateTime,
+) -> QueryResult<Status> {
     let settings = &config.backup;
     let mut target_statuses = Vec::new();
     for name in targets::names(settings) {

@@ -16,7 +16,8 @@
 #      socket by peer authentication (root's CLI maps to the same role);
 #   6. creates the vault keyring and the audit signing key (`outpost keys init`);
 #   7. applies the database migrations;
-#   8. installs and starts outpost.service and the nightly outpost-harden.timer;
+#   8. installs and starts outpost.service, the nightly outpost-harden.timer and
+#      outpost-harden-queue.timer (re-applies controls the security loop found drifted);
 #   9. hardens the host (`outpost harden --apply`);
 #  10. creates the first Owner and prints their setup link.
 #
@@ -181,8 +182,9 @@ chown outpost:outpost "$CONF_DIR/audit-signing.key"
 say "7/10 Database migrations"
 "$BIN" migrate --config "$CONFIG"
 
-say "8/10 systemd units: outpost.service, outpost-backup.service, outpost-harden.timer"
-for unit in outpost.service outpost-backup.service outpost-harden.service outpost-harden.timer; do
+say "8/10 systemd units: outpost.service, outpost-backup.service, the hardening timers"
+for unit in outpost.service outpost-backup.service outpost-harden.service outpost-harden.timer \
+    outpost-harden-queue.service outpost-harden-queue.timer; do
     if ! cmp -s "systemd/$unit" "$UNIT_DIR/$unit"; then
         install -m 0644 -o root -g root "systemd/$unit" "$UNIT_DIR/$unit"
         restart=1
@@ -193,7 +195,7 @@ if [ -n "$restart" ]; then
     # A running service picks up the new binary or unit; a stopped one starts below.
     systemctl try-restart outpost.service
 fi
-systemctl enable --now outpost.service outpost-harden.timer
+systemctl enable --now outpost.service outpost-harden.timer outpost-harden-queue.timer
 
 say "9/10 Hardening the host (outpost harden --apply)"
 # A control that refuses (no SSH key to replace passwords with, say) must not keep

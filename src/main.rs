@@ -61,6 +61,10 @@ enum Command {
         /// Write, validate with the real tools and activate; roll back on failure.
         #[arg(long, group = "mode")]
         apply: bool,
+        /// Re-apply the controls the service asked for (the drift remedy of the
+        /// security loop); nothing to do is not an error. Run by outpost-harden-queue.timer.
+        #[arg(long, group = "mode", conflicts_with = "only")]
+        apply_requested: bool,
         /// Only this control (repeatable).
         #[arg(long, value_name = "CONTROL")]
         only: Vec<String>,
@@ -274,9 +278,17 @@ fn main() -> ExitCode {
         } => cli::config_check::run(config.as_deref()),
         Command::Harden {
             config,
+            apply_requested: true,
+            root,
+            json,
+            ..
+        } => cli::harden_requests::run(config.as_deref(), &root, json),
+        Command::Harden {
+            config,
             check: _,
             plan,
             apply,
+            apply_requested: _,
             only,
             root,
             json,

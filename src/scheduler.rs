@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use crate::audit::checkpoint::Signer;
@@ -26,6 +27,7 @@ use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 use crate::identity::user;
 use crate::notify::{Mailer, messages};
+use crate::scan::requests::{Pace, ScanRequests};
 use crate::vault::{Vault, reminder};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
@@ -210,7 +212,11 @@ async fn schedule(
 }
 
 /// Starts the jobs; the scheduler runs until the process ends.
-pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError> {
+/// `scans` is where the app's requests for a scan arrive (see `scan::requests`).
+pub async fn start(
+    periodic: Periodic,
+    scans: (ScanRequests, mpsc::Receiver<&'static str>),
+) -> Result<JobScheduler, JobSchedulerError> {
     let periodic = Arc::new(periodic);
     let scheduler = JobScheduler::new().await?;
     schedule(&scheduler, CHECKPOINT_EVERY, &periodic, |p| {
@@ -273,9 +279,15 @@ pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError
     periodic.checkpoint().await;
     periodic.remind_key_rotation().await;
     // In the background: a catch-up backup or a deploy's scan must not hold up serving.
+    let (requests, receiver) = scans;
     tokio::spawn(async move {
         services.start_backups().await;
         services.start_scans().await;
+        if !services.config.scan.nightly.trim().is_empty() {
+            services
+                .serve_scan_requests(requests, receiver, Pace::default())
+                .await;
+        }
     });
     // A server that was down at the date (or when the window closed) catches up now.
     periodic.cancellation().await;

@@ -32,6 +32,7 @@ pub const DESTROYED_TABLES: &[&str] = &[
     "stored_credentials",
     "login_throttle",
     "host_checks",
+    "harden_requests",
     "alerts",
     "backup_drills",
     "backup_runs",

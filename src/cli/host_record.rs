@@ -15,12 +15,10 @@ use crate::host::{ControlReport, Status, engine};
 use crate::vault::Vault;
 use crate::vault::keyring::KeySource;
 
-pub fn record(
-    config: &Config,
-    options: &Options<'_>,
-    reports: &[ControlReport],
-) -> Result<(), String> {
-    // Entries are authenticated with the keyring's audit key, like every other entry.
+/// The database, for a root command that records what it did: migrated, with the
+/// audit context installed (entries are authenticated with the keyring's audit key,
+/// like every other entry).
+pub fn open(config: &Config) -> Result<Db, String> {
     let vault =
         Vault::load(KeySource::locate(&config.vault_key_file)).map_err(|e| e.to_string())?;
     audit_context::install(AuditContext::new(
@@ -32,6 +30,26 @@ pub fn record(
     if !crate::db::migrations_current(&mut conn).map_err(|e| e.to_string())? {
         return Err("the database is not migrated yet".into());
     }
+    Ok(db)
+}
+
+pub fn record(
+    config: &Config,
+    options: &Options<'_>,
+    reports: &[ControlReport],
+) -> Result<(), String> {
+    let db = open(config)?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    record_on(&mut conn, options, reports)
+}
+
+/// Records `reports` on an open connection: the latest state per control and one
+/// audit entry for the run.
+pub fn record_on(
+    conn: &mut PgConnection,
+    options: &Options<'_>,
+    reports: &[ControlReport],
+) -> Result<(), String> {
     let applying = options.mode == Mode::Apply;
     let root = options.root.display().to_string();
     let now = OffsetDateTime::now_utc();

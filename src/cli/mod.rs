@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod config_check;
 pub mod export;
 pub mod harden;
+pub mod harden_requests;
 mod host_record;
 pub mod keys;
 pub mod migrate;

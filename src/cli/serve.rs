@@ -7,6 +7,7 @@ use super::CliError;
 use crate::audit::checkpoint;
 use crate::identity::session::SessionPolicy;
 use crate::identity::throttle::ThrottlePolicy;
+use crate::scan::requests::ScanRequests;
 use crate::scheduler::{self, Periodic};
 use crate::telemetry;
 use crate::web::{self, AppState};
@@ -24,7 +25,10 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
     }
     let signer = checkpoint::load_signer(&config.audit_signing_key_file)
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    let state = AppState::new(config, db, vault).map_err(|e| CliError::Failed(e.to_string()))?;
+    let (scan_requests, scan_receiver) = ScanRequests::channel();
+    let state = AppState::new(config, db, vault)
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .with_scan_requests(scan_requests.clone());
     let config = &state.config;
     let periodic = Periodic {
         db: state.db.clone(),
@@ -44,7 +48,7 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
         config: state.config.clone(),
     };
     actix_web::rt::System::new().block_on(async move {
-        let _scheduler = scheduler::start(periodic)
+        let _scheduler = scheduler::start(periodic, (scan_requests, scan_receiver))
             .await
             .map_err(|e| CliError::Failed(format!("cannot start the scheduler: {e}")))?;
         let (server, addr) = web::bind(state, listener, None)

@@ -248,6 +248,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    harden_requests (id) {
+        id -> Uuid,
+        control -> Text,
+        requested_by -> Text,
+        reason -> Text,
+        requested_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     host_checks (control) {
         control -> Text,
         status -> Text,
@@ -360,6 +373,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     exports,
     finding_episodes,
     findings,
+    harden_requests,
     host_checks,
     invitations,
     login_throttle,

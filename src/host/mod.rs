@@ -17,6 +17,7 @@ pub mod files;
 pub mod listeners;
 pub mod postgres;
 pub mod report;
+pub mod requests;
 pub mod runner;
 pub mod sshd;
 pub mod status;

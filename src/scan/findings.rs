@@ -261,6 +261,30 @@ pub fn mark_fixed(conn: &mut PgConnection, fp: &str, now: OffsetDateTime) -> Que
     close(conn, fp, now, true)
 }
 
+/// Resolves as fixed by Outpost every open finding of `check_id` whose subject starts
+/// with `subject_prefix` (a remedy applied outside a scan, e.g. the root timer
+/// re-applying a drifted control); returns their fingerprints.
+pub fn mark_fixed_matching(
+    conn: &mut PgConnection,
+    check_id: &str,
+    subject_prefix: &str,
+    now: OffsetDateTime,
+) -> QueryResult<Vec<String>> {
+    let open: Vec<String> = findings::table
+        .filter(findings::check_id.eq(check_id))
+        .filter(findings::resolved_at.is_null())
+        .select((findings::fingerprint, findings::subject))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .filter(|(_, subject)| subject.starts_with(subject_prefix))
+        .map(|(fp, _)| fp)
+        .collect();
+    for fp in &open {
+        mark_fixed(conn, fp, now)?;
+    }
+    Ok(open)
+}
+
 /// The version of Outpost that ran the newest scan: a different one now is a deploy.
 pub fn last_scanned_version(conn: &mut PgConnection) -> QueryResult<Option<String>> {
     scans::table

@@ -10,6 +10,7 @@ pub mod checks;
 pub mod findings;
 pub mod metrics;
 pub mod redact;
+pub mod requests;
 pub mod scheduled;
 pub mod settings;
 

@@ -19,6 +19,11 @@ pub struct ScanSettings {
     pub dormant_after: Duration,
     /// Revoke dormant API keys as the remedy (audited), rather than only report them.
     pub revoke_dormant_keys: bool,
+    /// Ask the root timer to re-apply a drifted hardening control (outpost-harden-queue).
+    pub reapply_drift: bool,
+    /// Tighten Outpost's own secret files and directories to owner-only when they are
+    /// found readable by others (the files the running user owns).
+    pub tighten_file_modes: bool,
     /// Directories of the client's documents searched for leaked secrets.
     pub document_directories: Vec<PathBuf>,
     /// Log files searched for leaked secrets (Outpost's own, and any others).
@@ -34,6 +39,8 @@ impl Default for ScanSettings {
             max_owners: 2,
             dormant_after: Duration::from_secs(90 * 86_400),
             revoke_dormant_keys: false,
+            reapply_drift: true,
+            tighten_file_modes: true,
             document_directories: Vec::new(),
             log_files: Vec::new(),
             journal: true,

@@ -50,6 +50,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub vault: Arc<Vault>,
     pub mailer: Arc<Mailer>,
+    /// Asks the scheduler for a security scan (a setting changed, "Scan now").
+    pub scan_requests: crate::scan::requests::ScanRequests,
     /// Started on first use, from inside the server's runtime.
     audit_writer: OnceLock<AuditWriter>,
 }
@@ -69,8 +71,17 @@ impl AppState {
             passwords: Arc::new(passwords),
             vault,
             mailer: Arc::new(mailer),
+            scan_requests: Default::default(),
             audit_writer: OnceLock::new(),
         })
+    }
+
+    /// Scans asked for by the app go to `requests` (`outpost serve` wires its scheduler).
+    pub fn with_scan_requests(self, requests: crate::scan::requests::ScanRequests) -> Self {
+        Self {
+            scan_requests: requests,
+            ..self
+        }
     }
 
     /// The group-commit writer for audit entries that are not part of a change's own

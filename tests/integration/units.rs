@@ -11,11 +11,13 @@ use std::process::Command;
 
 use crate::support::tools;
 
-const UNITS: [&str; 4] = [
+const UNITS: [&str; 6] = [
     "outpost.service",
     "outpost-backup.service",
     "outpost-harden.service",
     "outpost-harden.timer",
+    "outpost-harden-queue.service",
+    "outpost-harden-queue.timer",
 ];
 const INSTALLED_BINARY: &str = "/usr/local/bin/outpost";
 
@@ -132,13 +134,26 @@ fn the_dashboard_service_is_sandboxed_to_an_exposure_of_at_most_2() {
     );
 }
 
-#[test]
-fn the_timer_only_ever_checks() {
-    let service = std::fs::read_to_string(source("outpost-harden.service")).unwrap();
-    let exec: Vec<&str> = service
+fn exec_lines(unit: &str) -> Vec<String> {
+    std::fs::read_to_string(source(unit))
+        .unwrap()
         .lines()
         .filter(|l| l.starts_with("ExecStart"))
-        .collect();
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_nightly_timer_only_ever_checks() {
+    let exec = exec_lines("outpost-harden.service");
     assert_eq!(exec.len(), 1);
     assert!(exec[0].contains("harden --check"), "{exec:?}");
+}
+
+#[test]
+fn the_queue_timer_applies_only_what_was_requested() {
+    let exec = exec_lines("outpost-harden-queue.service");
+    assert_eq!(exec.len(), 1);
+    assert!(exec[0].contains("harden --apply-requested"), "{exec:?}");
+    assert!(!exec[0].contains("--only"), "{exec:?}");
 }

@@ -9,6 +9,7 @@ use outpost::config::{Config, DatabaseUrl, SmtpConfig, SmtpSecurity};
 use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
 use outpost::identity::{Capability, Passwords, Role, api_keys, user};
+use outpost::scan::requests::ScanRequests;
 use outpost::vault::Vault;
 use outpost::vault::keyring::{KeySource, Keyring};
 use outpost::web::{self, AppState, ExtraRoutes};
@@ -29,6 +30,8 @@ pub struct TestApp {
     pub mail: SmtpSink,
     /// The server's vault keyring, a real file (so tests can rotate under it).
     pub keyring: KeySource,
+    /// The scans the app asked the scheduler for (a setting saved, "Scan now").
+    pub scans_asked: std::sync::Mutex<tokio::sync::mpsc::Receiver<&'static str>>,
     _keys: tempfile::TempDir,
     handle: ServerHandle,
 }
@@ -75,7 +78,10 @@ impl TestApp {
         let keyring = KeySource::File(config.vault_key_file.clone());
         let vault = Vault::load(keyring.clone()).expect("vault");
         let pool = Db::connect(&config).expect("pool");
-        let state = AppState::new(config.clone(), pool, vault).expect("app state");
+        let (scan_requests, scans_asked) = ScanRequests::channel();
+        let state = AppState::new(config.clone(), pool, vault)
+            .expect("app state")
+            .with_scan_requests(scan_requests);
 
         // Its own thread and actix system, so stopping it does not depend on the test's runtime.
         let (tx, rx) = mpsc::channel();
@@ -95,6 +101,7 @@ impl TestApp {
             config,
             mail,
             keyring,
+            scans_asked: std::sync::Mutex::new(scans_asked),
             _keys: keys,
             handle,
         }

@@ -3,12 +3,14 @@
 mod audit_log;
 mod backups;
 mod behaviour;
+mod file_modes;
 mod hardening;
 mod http;
 mod hygiene;
 mod leaks;
 mod patches;
 
+pub use hardening::Drift;
 pub use patches::PatchStatus;
 
 use super::Check;
@@ -18,7 +20,8 @@ pub fn all() -> Vec<Box<dyn Check>> {
     vec![
         Box::new(http::Headers),
         Box::new(http::ErrorHandling),
-        Box::new(hardening::Drift),
+        Box::new(Drift { root: "/".into() }),
+        Box::new(file_modes::Modes),
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),
         Box::new(PatchStatus { root: "/".into() }),

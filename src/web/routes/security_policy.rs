@@ -116,5 +116,6 @@ pub async fn save(
             .map_err(AppError::from)
         })
         .await?;
+    state.scan_requests.request("config_changed");
     Ok(pages::see_other("/settings/security?notice=saved").finish())
 }

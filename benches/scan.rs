@@ -100,7 +100,10 @@ fn write_corpus(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&log, lines).expect("write log");
     let docs = dir.join("documents");
     for (name, body) in [
-        ("runbook.md", "# Runbook\nRestart with systemctl restart app.\n"),
+        (
+            "runbook.md",
+            "# Runbook\nRestart with systemctl restart app.\n",
+        ),
         ("notes/meeting.md", "# Notes\nShip the release on Friday.\n"),
         ("config/app.env", "LOG_LEVEL=info\nPORT=8080\n"),
     ] {
@@ -205,7 +208,10 @@ fn bench(lynis: &Path, scan_rounds: usize, lynis_rounds: usize) {
     let mut audit = Command::new(lynis);
     audit
         .args(["audit", "system", "--quick", "--no-colors", "--no-log"])
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("HOME", "/root");
 
     let mut scans = Vec::new();

@@ -149,4 +149,3 @@ pub fn median(runs: &[Sample]) -> Sample {
         stored_bytes: mid(runs, |s| s.stored_bytes),
     }
 }
-

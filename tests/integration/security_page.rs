@@ -67,3 +67,50 @@ async fn members_see_the_open_findings_and_the_trend() {
     let api = reqwest::get(app.url("/api/v1/security")).await.unwrap();
     assert_eq!(api.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owners_and_admins_can_ask_for_a_scan_and_viewers_cannot() {
+    let app = TestApp::start().await;
+    let owner = app.owner("owner@example.com").await;
+    let viewer = app.member("viewer@example.com", Role::Viewer).await;
+
+    let page = owner.browser.get("/security").await.text().await.unwrap();
+    assert!(page.contains("Scan now"), "{page}");
+    let asked = owner
+        .browser
+        .submit("/security", "/security/scan", &[])
+        .await;
+    assert_eq!(asked.headers()["location"], "/security?notice=scanning");
+    assert_eq!(app.scans_asked.lock().unwrap().try_recv(), Ok("manual"));
+
+    let page = viewer.browser.get("/security").await.text().await.unwrap();
+    assert!(!page.contains("Scan now"), "{page}");
+    let refused = viewer
+        .browser
+        .submit("/security", "/security/scan", &[])
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert!(app.scans_asked.lock().unwrap().try_recv().is_err());
+
+    // Over the API, and when the loop is off here (nobody runs scans): a conflict.
+    let key = app.api_key(owner.id, &[outpost::identity::Capability::HardeningManage]);
+    let accepted = reqwest::Client::new()
+        .post(app.url("/api/v1/security/scans"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    app.scans_asked.lock().unwrap().close();
+    let off = reqwest::Client::new()
+        .post(app.url("/api/v1/security/scans"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 409);
+    assert_eq!(off.headers()["content-type"], "application/problem+json");
+    let audit = app.audit();
+    assert!(audit.contains(&("scan.requested".into(), "success".into())));
+    assert!(audit.contains(&("scan.requested".into(), "failure".into())));
+}

@@ -82,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .service(web::resource("/me").route(web::get().to(api::me)))
                 .service(web::resource("/security").route(web::get().to(security::api)))
+                .service(web::resource("/security/scans").route(web::post().to(security::scan_api)))
                 .service(web::resource("/host").route(web::get().to(dashboard::host_api)))
                 .service(web::resource("/audit").route(web::get().to(audit::api)))
                 .service(
@@ -164,6 +165,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/audit").route(web::get().to(audit::page)))
         .service(web::resource("/security").route(web::get().to(security::page)))
+        .service(web::resource("/security/scan").route(web::post().to(security::scan_now)))
         .service(web::resource("/backups").route(web::get().to(backups::page)))
         .service(web::resource("/backups/run").route(web::post().to(backups::run)))
         .service(web::resource("/backups/{id}/verify").route(web::post().to(backups::verify)))

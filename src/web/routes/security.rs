@@ -2,17 +2,20 @@
 //! severe first, and the trend of the security loop: open findings after each scan,
 //! scan durations, mean time to resolution and the auto-fix rate.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::identity::cap;
+use crate::audit::{Actor, Event, Outcome};
+use crate::identity::{ClientInfo, cap};
 use crate::scan::findings::{self, Finding};
 use crate::scan::metrics::{self, Metrics};
 use crate::web::AppState;
+use crate::web::auth::client_info;
 use crate::web::chart::{self, Chart, Point};
-use crate::web::csrf::CsrfToken;
+use crate::web::csrf::{CsrfForm, CsrfToken, NoFields};
 use crate::web::error::AppError;
 use crate::web::guard::Authorized;
 use crate::web::pages::{self, Layout, relative, when};
@@ -38,6 +41,10 @@ struct FindingView {
 #[template(path = "security.html")]
 struct SecurityPage<'a> {
     layout: Layout<'a>,
+    notice: Option<&'static str>,
+    problem: Option<&'static str>,
+    /// Owners and Admins may start a scan.
+    can_scan: bool,
     findings: Vec<FindingView>,
     mttr: String,
     auto_fix: String,
@@ -57,10 +64,27 @@ async fn load(state: &AppState) -> Result<(Vec<Finding>, Metrics), AppError> {
         .await
 }
 
+const NOTICES: &[(&str, &str)] = &[(
+    "scanning",
+    "Scan started. It runs in the background and takes a few seconds; reload to see its findings.",
+)];
+
+const PROBLEMS: &[(&str, &str)] = &[(
+    "loop_off",
+    "The security loop is switched off on this server (scan.nightly is blank): run `outpost scan` on the server instead.",
+)];
+
+#[derive(Deserialize)]
+pub struct Messages {
+    notice: Option<String>,
+    problem: Option<String>,
+}
+
 pub async fn page(
     state: web::Data<AppState>,
     caller: Authorized<cap::FindingsView>,
     csrf: CsrfToken,
+    messages: web::Query<Messages>,
 ) -> Result<HttpResponse, AppError> {
     let (open, metrics) = load(&state).await?;
     let now = OffsetDateTime::now_utc();
@@ -71,6 +95,11 @@ pub async fn page(
             &caller.caller,
             "/security",
         ),
+        notice: pages::flash(messages.notice.as_deref(), NOTICES),
+        problem: pages::flash(messages.problem.as_deref(), PROBLEMS),
+        can_scan: caller
+            .caller
+            .can(crate::identity::Capability::HardeningManage),
         findings: open
             .into_iter()
             .map(|f| FindingView {
@@ -121,6 +150,59 @@ pub async fn api(
 ) -> Result<HttpResponse, AppError> {
     let (open, metrics) = load(&state).await?;
     Ok(HttpResponse::Ok().json(json!({ "findings": open, "metrics": metrics })))
+}
+
+/// Asks the scheduler for a scan now, audited; false when the loop is off here.
+async fn request_scan(
+    state: &AppState,
+    by: uuid::Uuid,
+    client: &ClientInfo,
+) -> Result<bool, AppError> {
+    let accepted = state.scan_requests.request("manual");
+    let event = Event::new(
+        Actor::User(by),
+        "scan.requested",
+        if accepted {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+    )
+    .client(client);
+    state
+        .audit_writer()
+        .append(event)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(accepted)
+}
+
+/// `POST /security/scan`: "Scan now".
+pub async fn scan_now(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Authorized<cap::HardeningManage>,
+    _: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let to = if request_scan(&state, caller.user().id, &client_info(&req)).await? {
+        "/security?notice=scanning"
+    } else {
+        "/security?problem=loop_off"
+    };
+    Ok(pages::see_other(to).finish())
+}
+
+/// `POST /api/v1/security/scans`: 202 when a scan will run, 409 when the loop is off.
+pub async fn scan_api(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Authorized<cap::HardeningManage>,
+) -> Result<HttpResponse, AppError> {
+    if request_scan(&state, caller.user().id, &client_info(&req)).await? {
+        Ok(HttpResponse::Accepted().json(json!({ "status": "requested" })))
+    } else {
+        Err(AppError::Conflict(PROBLEMS[0].1.into()))
+    }
 }
 
 /// Open findings after each scan (coloured by the worst open severity) and scan

@@ -14,6 +14,41 @@ struct Args {
 }
 
 #[derive(Subcommand)]
+enum WebhookCommand {
+    /// Print the `webhook-signature` value (`v1,<base64>`) for the body on stdin.
+    Sign {
+        #[command(flatten)]
+        message: WebhookMessage,
+    },
+    /// Exit 0 when --signature is valid for the body on stdin (and the timestamp is
+    /// within five minutes), 1 when it is not.
+    Verify {
+        #[command(flatten)]
+        message: WebhookMessage,
+        /// The `webhook-signature` header's value (may hold several signatures).
+        #[arg(long)]
+        signature: String,
+        /// Check the signature only, however old the timestamp (a captured request).
+        #[arg(long)]
+        ignore_time: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct WebhookMessage {
+    /// The endpoint's secret, `whsec_…` (or from OUTPOST_WEBHOOK_SECRET, kept out of
+    /// the process list).
+    #[arg(long, env = "OUTPOST_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: String,
+    /// The `webhook-id` header's value.
+    #[arg(long)]
+    id: String,
+    /// The `webhook-timestamp` header's value (Unix seconds).
+    #[arg(long, allow_negative_numbers = true)]
+    timestamp: i64,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the web dashboard and JSON API (applies pending migrations first).
     Serve {
@@ -125,6 +160,12 @@ enum Command {
         /// One JSON object: `checks` (id, status, duration) and the open `findings`.
         #[arg(long)]
         json: bool,
+    },
+    /// Sign or verify a Standard Webhooks message (the body on stdin), to debug a
+    /// receiver of Outpost's webhooks.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
     },
     /// Inspect the configuration.
     Config {
@@ -272,6 +313,23 @@ fn main() -> ExitCode {
             };
             cli::cancel::run(config.as_deref(), action)
         }
+        Command::Webhook {
+            command: WebhookCommand::Sign { message },
+        } => cli::webhook::sign(&message.secret, &message.id, message.timestamp),
+        Command::Webhook {
+            command:
+                WebhookCommand::Verify {
+                    message,
+                    signature,
+                    ignore_time,
+                },
+        } => cli::webhook::verify(
+            &message.secret,
+            &message.id,
+            message.timestamp,
+            &signature,
+            ignore_time,
+        ),
         Command::Config {
             config,
             command: ConfigCommand::Check,

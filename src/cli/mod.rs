@@ -14,6 +14,7 @@ pub mod keys;
 pub mod migrate;
 pub mod scan;
 pub mod serve;
+pub mod webhook;
 
 use std::path::Path;
 

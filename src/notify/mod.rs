@@ -5,5 +5,6 @@
 pub mod alerts;
 pub mod email;
 pub mod messages;
+pub mod signature;
 
 pub use email::{Email, EmailError, Mailer};

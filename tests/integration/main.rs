@@ -48,3 +48,4 @@ mod throttle;
 mod totp;
 mod units;
 mod vault;
+mod webhook_cli;

@@ -9,6 +9,7 @@ mod hygiene;
 mod leaks;
 mod patches;
 
+pub use http::AuthSurface;
 pub use patches::PatchStatus;
 
 use super::Check;
@@ -18,6 +19,8 @@ pub fn all() -> Vec<Box<dyn Check>> {
     vec![
         Box::new(http::Headers),
         Box::new(http::ErrorHandling),
+        Box::new(AuthSurface::default()),
+        Box::new(http::LoginRateLimit),
         Box::new(hardening::Drift),
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),

@@ -81,7 +81,12 @@ pub async fn sign_in(
                 conn.transaction(|conn| {
                     let now = OffsetDateTime::now_utc();
                     throttle::record_failure(conn, Subject::Address(&addr), &throttle_policy, now)?;
-                    throttle::record_failure(conn, Subject::Account(&account), &throttle_policy, now)?;
+                    throttle::record_failure(
+                        conn,
+                        Subject::Account(&account),
+                        &throttle_policy,
+                        now,
+                    )?;
                     audit::record(conn, &event)?;
                     sign_in_probe::is_announced(conn, &account, now)
                 })

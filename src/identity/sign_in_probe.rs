@@ -46,7 +46,11 @@ pub fn announce(conn: &mut PgConnection, email: &str, attempts: u32) -> QueryRes
 }
 
 /// Whether a sign-in as `email` is an announced probe's.
-pub fn is_announced(conn: &mut PgConnection, email: &str, now: OffsetDateTime) -> QueryResult<bool> {
+pub fn is_announced(
+    conn: &mut PgConnection,
+    email: &str,
+    now: OffsetDateTime,
+) -> QueryResult<bool> {
     if !email.starts_with(PREFIX) {
         return Ok(false);
     }
@@ -57,10 +61,11 @@ pub fn is_announced(conn: &mut PgConnection, email: &str, now: OffsetDateTime) -
 }
 
 /// The audit targets of every probe still recognised at `now`.
-pub fn recent_targets(conn: &mut PgConnection, now: OffsetDateTime) -> QueryResult<HashSet<String>> {
-    let targets: Vec<Option<String>> = announced(now)
-        .select(audit_events::target)
-        .load(conn)?;
+pub fn recent_targets(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+) -> QueryResult<HashSet<String>> {
+    let targets: Vec<Option<String>> = announced(now).select(audit_events::target).load(conn)?;
     Ok(targets.into_iter().flatten().collect())
 }
 

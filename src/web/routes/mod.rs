@@ -54,11 +54,23 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.post("/logout", SignedIn, sign_in::sign_out);
     r.get("/account", SignedIn, account::page);
     r.post("/account/password", SignedIn, account::change_password);
-    r.post("/account/sessions/revoke-others", SignedIn, account::revoke_other_sessions);
-    r.post("/account/sessions/{id}/revoke", SignedIn, account::revoke_session);
+    r.post(
+        "/account/sessions/revoke-others",
+        SignedIn,
+        account::revoke_other_sessions,
+    );
+    r.post(
+        "/account/sessions/{id}/revoke",
+        SignedIn,
+        account::revoke_session,
+    );
     r.get("/account/mfa", SignedIn, mfa::enrol_page);
     r.post("/account/mfa/confirm", SignedIn, mfa::confirm_enrolment);
-    r.post("/account/mfa/recovery-codes", SignedIn, mfa::regenerate_codes);
+    r.post(
+        "/account/mfa/recovery-codes",
+        SignedIn,
+        mfa::regenerate_codes,
+    );
     r.get("/settings/security", SignedIn, security_policy::page);
     r.post("/settings/security", SignedIn, security_policy::save);
     r.get("/keys", SignedIn, keys::page);
@@ -71,7 +83,11 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.get("/credentials", SignedIn, credentials::page);
     r.post("/credentials", SignedIn, credentials::create);
     r.get("/credentials/{id}", SignedIn, credentials::detail);
-    r.post("/credentials/{id}/reveal", SignedIn, credentials::reveal::reveal);
+    r.post(
+        "/credentials/{id}/reveal",
+        SignedIn,
+        credentials::reveal::reveal,
+    );
     r.post("/credentials/{id}/replace", SignedIn, credentials::replace);
     r.post("/credentials/{id}/delete", SignedIn, credentials::delete);
     r.get("/audit", SignedIn, audit::page);
@@ -86,7 +102,11 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     );
     r.get("/team", SignedIn, team::page);
     r.post("/team/invitations", SignedIn, team::invite);
-    r.post("/team/invitations/{id}/revoke", SignedIn, team::revoke_invitation);
+    r.post(
+        "/team/invitations/{id}/revoke",
+        SignedIn,
+        team::revoke_invitation,
+    );
     r.post("/team/members/{id}/role", SignedIn, team::change_role);
     r.post("/team/members/{id}/remove", SignedIn, team::remove);
     r.post("/team/grants/{id}/approve", SignedIn, team::approve);
@@ -99,7 +119,11 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.get("/api/v1/audit", SignedIn, audit::api);
     r.get("/api/v1/backups", SignedIn, backups::api::status);
     r.post("/api/v1/backups", SignedIn, backups::api::run);
-    r.post("/api/v1/backups/{id}/verify", SignedIn, backups::api::verify);
+    r.post(
+        "/api/v1/backups/{id}/verify",
+        SignedIn,
+        backups::api::verify,
+    );
     r.get(
         "/api/v1/backups/{target}/{id}/database.dump",
         SignedIn,
@@ -118,9 +142,21 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.get("/api/v1/credentials", SignedIn, credentials::api::list);
     r.post("/api/v1/credentials", SignedIn, credentials::api::create);
     r.get("/api/v1/credentials/{id}", SignedIn, credentials::api::get);
-    r.put("/api/v1/credentials/{id}", SignedIn, credentials::api::replace);
-    r.delete("/api/v1/credentials/{id}", SignedIn, credentials::api::delete);
-    r.post("/api/v1/credentials/{id}/reveal", SignedIn, credentials::api::reveal);
+    r.put(
+        "/api/v1/credentials/{id}",
+        SignedIn,
+        credentials::api::replace,
+    );
+    r.delete(
+        "/api/v1/credentials/{id}",
+        SignedIn,
+        credentials::api::delete,
+    );
+    r.post(
+        "/api/v1/credentials/{id}/reveal",
+        SignedIn,
+        credentials::api::reveal,
+    );
     r.get("/api/v1/exports", SignedIn, export::api::list);
     r.post("/api/v1/exports", SignedIn, export::api::create);
     r.get("/api/v1/exports/{id}", SignedIn, export::api::get);

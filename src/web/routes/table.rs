@@ -21,7 +21,7 @@ pub enum Access {
 }
 
 /// Which requests of a method a route takes, when several share a method and path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Accepts {
     Any,
     /// Only `Content-Type: application/json` (the scripted variants of the sign-in forms).

@@ -162,7 +162,10 @@ mod tests {
 
     #[test]
     fn path_parameters_get_plausible_values() {
-        assert_eq!(fill("/keys/{id}/rotate"), format!("/keys/{PROBE_ID}/rotate"));
+        assert_eq!(
+            fill("/keys/{id}/rotate"),
+            format!("/keys/{PROBE_ID}/rotate")
+        );
         assert_eq!(
             fill("/backups/{target}/{id}/database.dump"),
             format!("/backups/probe/{PROBE_ID}/database.dump")
@@ -178,13 +181,19 @@ mod tests {
         assert_eq!(judge(401, "", base), None);
         assert_eq!(judge(403, "", base), None);
         assert_eq!(judge(303, "/login", base), None);
-        assert_eq!(judge(302, "https://outpost.example/login?next=/", base), None);
+        assert_eq!(
+            judge(302, "https://outpost.example/login?next=/", base),
+            None
+        );
         let severity = |status, location| judge(status, location, base).map(|(s, _)| s);
         assert_eq!(severity(200, ""), Some(Severity::Critical));
         assert_eq!(severity(204, ""), Some(Severity::Critical));
         assert_eq!(severity(303, "/keys"), Some(Severity::High));
         assert_eq!(severity(303, "/login/mfa"), Some(Severity::High));
-        assert_eq!(severity(303, "https://evil.example/login"), Some(Severity::High));
+        assert_eq!(
+            severity(303, "https://evil.example/login"),
+            Some(Severity::High)
+        );
         assert_eq!(severity(404, ""), Some(Severity::Medium));
         assert_eq!(severity(500, ""), Some(Severity::Medium));
         assert_eq!(severity(415, ""), Some(Severity::Low));

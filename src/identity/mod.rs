@@ -12,6 +12,7 @@ pub mod recovery_codes;
 pub mod session;
 pub mod setup_link;
 pub mod sign_in;
+pub mod sign_in_probe;
 pub mod team;
 pub mod throttle;
 pub mod token;

@@ -14,7 +14,7 @@ use super::throttle::{self, Subject, ThrottlePolicy};
 use super::totp::{self, TotpError};
 use super::{
     ClientInfo, IdentityError, Passwords, User, mfa_challenge, password, recovery_codes,
-    setup_link, team,
+    setup_link, sign_in_probe, team,
 };
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::db::Db;
@@ -71,21 +71,35 @@ pub async fn sign_in(
     let verified = passwords.verify(password, stored).await?;
     let throttle_policy = policy.throttle;
     let Some(user) = user.filter(|_| verified) else {
-        log_failure(&address, &email);
         let event = Event::new(Actor::Anonymous, "session.sign_in", Outcome::Failure)
-            .target(format!("email:{email}"))
+            .target(sign_in_probe::target(&email))
             .client(&client);
         // One transaction, one flush: both back-off counters and the audit entry.
-        db.run(move |conn| {
-            conn.transaction(|conn| {
-                let now = OffsetDateTime::now_utc();
-                throttle::record_failure(conn, Subject::Address(&address), &throttle_policy, now)?;
-                throttle::record_failure(conn, Subject::Account(&email), &throttle_policy, now)?;
-                audit::record(conn, &event).map(drop)
+        let (addr, account) = (address.clone(), email.clone());
+        let probe = db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let now = OffsetDateTime::now_utc();
+                    throttle::record_failure(conn, Subject::Address(&addr), &throttle_policy, now)?;
+                    throttle::record_failure(
+                        conn,
+                        Subject::Account(&account),
+                        &throttle_policy,
+                        now,
+                    )?;
+                    audit::record(conn, &event)?;
+                    sign_in_probe::is_announced(conn, &account, now)
+                })
+                .map_err(IdentityError::from)
             })
-            .map_err(IdentityError::from)
-        })
-        .await?;
+            .await;
+        // Logged even when the database failed: fail2ban must still see the attempt.
+        if matches!(probe, Ok(true)) {
+            tracing::info!(account = %email, "the security loop's sign-in probe was refused");
+        } else {
+            log_failure(&address, &email);
+        }
+        probe?;
         return Err(IdentityError::InvalidCredentials);
     };
     let session_policy = policy.session;

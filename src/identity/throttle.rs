@@ -143,6 +143,23 @@ pub fn record_success(conn: &mut PgConnection, subjects: &[Subject]) -> QueryRes
         .map(drop)
 }
 
+/// Forgets `subject`'s failures if it has no more than `failures` of them: undoes a
+/// known number of deliberate failures without erasing anyone else's.
+pub fn forget_if_only(
+    conn: &mut PgConnection,
+    subject: Subject,
+    failures: u32,
+) -> QueryResult<bool> {
+    let most = i32::try_from(failures).unwrap_or(i32::MAX);
+    diesel::delete(
+        login_throttle::table
+            .find(subject.key())
+            .filter(login_throttle::failures.le(most)),
+    )
+    .execute(conn)
+    .map(|deleted| deleted > 0)
+}
+
 /// Deletes rows that no longer affect anything: their failures are outside the window
 /// and their block is over. Returns how many.
 pub fn purge(

@@ -115,8 +115,9 @@ pub fn app_state(req: &actix_web::HttpRequest) -> Result<web::Data<AppState>, Ap
         .ok_or_else(|| AppError::Internal("app state missing".into()))
 }
 
-/// Extra routes mounted beside the real ones (tests use this for fault injection).
-pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+/// Extra routes declared after the real ones, through the same table (tests use this
+/// for fault injection), so they are listed with the rest.
+pub type ExtraRoutes = fn(&mut routes::Routes);
 
 /// Binds `listener` and returns the server (not yet polled) and its real address.
 pub fn bind(
@@ -135,12 +136,7 @@ pub fn bind(
             .app_data(form_config())
             .app_data(query_config())
             .app_data(path_config())
-            .configure(routes::configure)
-            .configure(|cfg| {
-                if let Some(extra) = extra {
-                    extra(cfg);
-                }
-            })
+            .configure(|cfg| routes::configure(cfg, extra))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(AppError::NotFound)
             }))

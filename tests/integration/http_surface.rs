@@ -1,6 +1,7 @@
 //! What every response carries, and what every error looks like.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use outpost::web::routes::{Access, Routes};
 use reqwest::{Method, Response};
 use serde_json::Value;
 
@@ -109,15 +110,12 @@ async fn assert_problem(response: Response, status: u16) -> Value {
     body
 }
 
-fn fault_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/test/panic",
-        web::get().to(|| async {
-            panic!("deliberate failure at /root/src/secret.rs: SELECT * FROM users");
-            #[allow(unreachable_code)]
-            HttpResponse::Ok().finish()
-        }),
-    );
+fn fault_routes(routes: &mut Routes) {
+    routes.get("/test/panic", Access::Public, || async {
+        panic!("deliberate failure at /root/src/secret.rs: SELECT * FROM users");
+        #[allow(unreachable_code)]
+        HttpResponse::Ok().finish()
+    });
 }
 
 #[tokio::test]

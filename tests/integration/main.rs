@@ -33,6 +33,7 @@ mod leaks;
 mod mfa;
 mod readiness;
 mod roles;
+mod scan_auth;
 mod scan_behaviour;
 mod scan_http;
 mod scan_lifecycle;

@@ -1,20 +1,22 @@
 //! Every role against every capability, through the one guard; and representative
 //! dashboard routes per role.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use outpost::identity::{Capability, Role, cap, user};
 use outpost::web::guard::Authorized;
+use outpost::web::routes::{Access, Routes};
 
 use crate::support::app::TestApp;
 
 /// One test-only route per capability, each behind the real `Authorized` guard.
 macro_rules! capability_routes {
     ($($variant:ident),+ $(,)?) => {
-        fn capability_routes(cfg: &mut web::ServiceConfig) {
+        fn capability_routes(routes: &mut Routes) {
             $(
-                cfg.route(
+                routes.get(
                     concat!("/api/test-capability/", stringify!($variant)),
-                    web::get().to(|_: Authorized<cap::$variant>| async { HttpResponse::Ok().finish() }),
+                    Access::SignedIn,
+                    |_: Authorized<cap::$variant>| async { HttpResponse::Ok().finish() },
                 );
             )+
         }

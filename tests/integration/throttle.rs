@@ -287,3 +287,17 @@ fn purge_removes_rows_that_no_longer_matter() {
         1
     );
 }
+
+#[test]
+fn a_known_number_of_failures_is_forgotten_only_if_nobody_else_failed() {
+    let db = TestDb::new();
+    let conn = &mut db.conn();
+    for n in 0..3 {
+        fail(conn, ADDRESS, T0 + secs(n));
+    }
+    assert!(!throttle::forget_if_only(conn, ADDRESS, 2).unwrap());
+    assert_eq!(failures(conn, "address:203.0.113.9"), Some(3));
+    assert!(throttle::forget_if_only(conn, ADDRESS, 3).unwrap());
+    assert_eq!(failures(conn, "address:203.0.113.9"), None);
+    assert!(!throttle::forget_if_only(conn, ACCOUNT, 3).unwrap());
+}

@@ -1,7 +1,8 @@
 //! Behavioural anomalies in the sign-in record (the audit log's `session.sign_in`):
 //! a member signing in from a network they never used before, or at an hour far from
 //! all their earlier sign-ins, and bursts of failed sign-ins. A stolen password looks
-//! like its owner everywhere else.
+//! like its owner everywhere else. The security loop's own announced sign-in probes
+//! (`identity::sign_in_probe`) are not an attack and are not counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -11,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::super::{Check, CheckError, Context, Found, Severity};
 use crate::db::schema::audit_events;
+use crate::identity::sign_in_probe;
 
 /// Sign-ins this recent are judged; older ones are the member's history.
 const RECENT: time::Duration = time::Duration::days(7);
@@ -24,8 +26,14 @@ const ODD_HOURS: u8 = 5;
 const BURST_ALL: usize = 30;
 const BURST_ONE: usize = 10;
 
-/// Actor, outcome, time and address of one `session.sign_in` entry.
-type SignInRow = (String, String, OffsetDateTime, Option<String>);
+/// Actor, outcome, time, address and target of one `session.sign_in` entry.
+type SignInRow = (
+    String,
+    String,
+    OffsetDateTime,
+    Option<String>,
+    Option<String>,
+);
 
 #[derive(Debug)]
 pub struct SignIns;
@@ -51,18 +59,22 @@ impl Check for SignIns {
                 audit_events::outcome,
                 audit_events::occurred_at,
                 audit_events::source_ip,
+                audit_events::target,
             ))
             .load(&mut conn)?;
+        let probes = sign_in_probe::recent_targets(&mut conn, cx.now)?;
         let mut found = Vec::new();
         let mut by_member: BTreeMap<&str, Vec<(OffsetDateTime, Option<&str>)>> = BTreeMap::new();
         let mut failures = Vec::new();
-        for (actor, outcome, at, ip) in &rows {
+        for (actor, outcome, at, ip, target) in &rows {
             if outcome == "success" {
                 by_member
                     .entry(actor.as_str())
                     .or_default()
                     .push((*at, ip.as_deref()));
-            } else if cx.now - *at <= time::Duration::hours(1) {
+            } else if cx.now - *at <= time::Duration::hours(1)
+                && !target.as_ref().is_some_and(|t| probes.contains(t))
+            {
                 failures.push(ip.as_deref().unwrap_or("unknown"));
             }
         }

@@ -11,6 +11,7 @@ mod leaks;
 mod patches;
 
 pub use hardening::Drift;
+pub use http::AuthSurface;
 pub use patches::PatchStatus;
 
 use super::Check;
@@ -20,6 +21,8 @@ pub fn all() -> Vec<Box<dyn Check>> {
     vec![
         Box::new(http::Headers),
         Box::new(http::ErrorHandling),
+        Box::new(AuthSurface::default()),
+        Box::new(http::LoginRateLimit),
         Box::new(Drift { root: "/".into() }),
         Box::new(file_modes::Modes),
         Box::new(audit_log::Integrity),

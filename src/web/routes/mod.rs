@@ -18,192 +18,195 @@ mod security;
 mod security_policy;
 mod setup;
 mod sign_in;
+mod table;
 mod team;
 
-use actix_web::{guard, web};
+pub use table::{Accepts, Access, Endpoint, Routes};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-        .service(web::resource("/static/app.css").route(web::get().to(assets::stylesheet)))
-        .service(web::resource("/").route(web::get().to(dashboard::overview)))
-        .service(
-            web::resource("/login")
-                .route(web::get().to(sign_in::page))
-                .route(
-                    web::post()
-                        .guard(guard::fn_guard(is_json))
-                        .to(sign_in::submit_json),
-                )
-                .route(web::post().to(sign_in::submit_form)),
-        )
-        .service(
-            web::resource("/login/mfa")
-                .route(web::get().to(mfa::challenge_page))
-                .route(
-                    web::post()
-                        .guard(guard::fn_guard(is_json))
-                        .to(mfa::submit_challenge_json),
-                )
-                .route(web::post().to(mfa::submit_challenge)),
-        )
-        .service(web::resource("/account/mfa").route(web::get().to(mfa::enrol_page)))
-        .service(
-            web::resource("/account/mfa/confirm").route(web::post().to(mfa::confirm_enrolment)),
-        )
-        .service(
-            web::resource("/account/mfa/recovery-codes")
-                .route(web::post().to(mfa::regenerate_codes)),
-        )
-        .service(web::resource("/logout").route(web::post().to(sign_in::sign_out)))
-        .service(web::resource("/account").route(web::get().to(account::page)))
-        .service(web::resource("/account/password").route(web::post().to(account::change_password)))
-        .service(
-            web::resource("/account/sessions/revoke-others")
-                .route(web::post().to(account::revoke_other_sessions)),
-        )
-        .service(
-            web::resource("/account/sessions/{id}/revoke")
-                .route(web::post().to(account::revoke_session)),
-        )
-        .service(
-            web::resource("/settings/security")
-                .route(web::get().to(security_policy::page))
-                .route(web::post().to(security_policy::save)),
-        )
-        .service(
-            web::resource("/keys")
-                .route(web::get().to(keys::page))
-                .route(web::post().to(keys::create)),
-        )
-        .service(web::resource("/keys/{id}/rotate").route(web::post().to(keys::rotate)))
-        .service(web::resource("/keys/{id}/revoke").route(web::post().to(keys::revoke)))
-        .service(
-            web::scope("/api/v1")
-                .service(web::resource("/me").route(web::get().to(api::me)))
-                .service(web::resource("/security").route(web::get().to(security::api)))
-                .service(web::resource("/security/scans").route(web::post().to(security::scan_api)))
-                .service(web::resource("/host").route(web::get().to(dashboard::host_api)))
-                .service(web::resource("/audit").route(web::get().to(audit::api)))
-                .service(
-                    web::resource("/backups")
-                        .route(web::get().to(backups::api::status))
-                        .route(web::post().to(backups::api::run)),
-                )
-                .service(
-                    web::resource("/backups/{id}/verify")
-                        .route(web::post().to(backups::api::verify)),
-                )
-                .service(
-                    web::resource("/backups/{target}/{id}/database.dump")
-                        .route(web::get().to(backups::download::database_dump)),
-                )
-                .service(web::resource("/team").route(web::get().to(api::team)))
-                .service(web::resource("/team/invitations").route(web::post().to(api::invite)))
-                .service(
-                    web::resource("/team/members/{id}")
-                        .route(web::patch().to(api::change_role))
-                        .route(web::delete().to(api::remove_member)),
-                )
-                .service(web::resource("/sessions").route(web::get().to(api::sessions)))
-                .service(
-                    web::resource("/sessions/{id}").route(web::delete().to(api::revoke_session)),
-                )
-                .service(
-                    web::resource("/keys")
-                        .route(web::get().to(api::keys))
-                        .route(web::post().to(api::create)),
-                )
-                .service(web::resource("/keys/{id}").route(web::delete().to(api::revoke)))
-                .service(web::resource("/keys/{id}/rotate").route(web::post().to(api::rotate)))
-                .service(
-                    web::resource("/credentials")
-                        .route(web::get().to(credentials::api::list))
-                        .route(web::post().to(credentials::api::create)),
-                )
-                .service(
-                    web::resource("/credentials/{id}")
-                        .route(web::get().to(credentials::api::get))
-                        .route(web::put().to(credentials::api::replace))
-                        .route(web::delete().to(credentials::api::delete)),
-                )
-                .service(
-                    web::resource("/credentials/{id}/reveal")
-                        .route(web::post().to(credentials::api::reveal)),
-                )
-                .service(
-                    web::resource("/exports")
-                        .route(web::get().to(export::api::list))
-                        .route(web::post().to(export::api::create)),
-                )
-                .service(web::resource("/exports/{id}").route(web::get().to(export::api::get)))
-                .service(
-                    web::resource("/exports/{id}/download").route(web::get().to(export::download)),
-                ),
-        )
-        .service(
-            web::resource("/export")
-                .route(web::get().to(export::page))
-                .route(web::post().to(export::prepare)),
-        )
-        .service(web::resource("/export/{id}/download").route(web::get().to(export::download)))
-        .service(
-            web::resource("/credentials")
-                .route(web::get().to(credentials::page))
-                .route(web::post().to(credentials::create)),
-        )
-        .service(web::resource("/credentials/{id}").route(web::get().to(credentials::detail)))
-        .service(
-            web::resource("/credentials/{id}/reveal")
-                .route(web::post().to(credentials::reveal::reveal)),
-        )
-        .service(
-            web::resource("/credentials/{id}/replace").route(web::post().to(credentials::replace)),
-        )
-        .service(
-            web::resource("/credentials/{id}/delete").route(web::post().to(credentials::delete)),
-        )
-        .service(web::resource("/audit").route(web::get().to(audit::page)))
-        .service(web::resource("/security").route(web::get().to(security::page)))
-        .service(web::resource("/security/scan").route(web::post().to(security::scan_now)))
-        .service(web::resource("/backups").route(web::get().to(backups::page)))
-        .service(web::resource("/backups/run").route(web::post().to(backups::run)))
-        .service(web::resource("/backups/{id}/verify").route(web::post().to(backups::verify)))
-        .service(
-            web::resource("/backups/{target}/{id}/database.dump")
-                .route(web::get().to(backups::download::database_dump)),
-        )
-        .service(web::resource("/team").route(web::get().to(team::page)))
-        .service(web::resource("/team/invitations").route(web::post().to(team::invite)))
-        .service(
-            web::resource("/team/invitations/{id}/revoke")
-                .route(web::post().to(team::revoke_invitation)),
-        )
-        .service(web::resource("/team/members/{id}/role").route(web::post().to(team::change_role)))
-        .service(web::resource("/team/members/{id}/remove").route(web::post().to(team::remove)))
-        .service(web::resource("/team/grants/{id}/approve").route(web::post().to(team::approve)))
-        .service(web::resource("/team/grants/{id}/reject").route(web::post().to(team::reject)))
-        .service(
-            web::resource("/invite/{token}")
-                .route(web::get().to(invite::page))
-                .route(web::post().to(invite::accept)),
-        )
-        .service(
-            web::resource("/password/forgot")
-                .route(web::get().to(password_reset::page))
-                .route(web::post().to(password_reset::request)),
-        )
-        .service(
-            web::resource("/setup/{token}")
-                .route(web::get().to(setup::page))
-                .route(web::post().to(setup::submit)),
-        );
+use actix_web::web;
+
+use super::ExtraRoutes;
+
+/// Every route Outpost serves, then `extra` (tests mount their own through it too).
+pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
+    use Access::{Public, SignedIn};
+
+    // Open to anyone: probes, the stylesheet, and the ways in.
+    r.get("/healthz", Public, health::healthz);
+    r.get("/readyz", Public, health::readyz);
+    r.get("/static/app.css", Public, assets::stylesheet);
+    r.get("/login", Public, sign_in::page);
+    r.post_json("/login", Public, sign_in::submit_json);
+    r.post("/login", Public, sign_in::submit_form);
+    // The second factor authenticates by the challenge cookie the password earned.
+    r.get("/login/mfa", Public, mfa::challenge_page);
+    r.post_json("/login/mfa", Public, mfa::submit_challenge_json);
+    r.post("/login/mfa", Public, mfa::submit_challenge);
+    r.get("/invite/{token}", Public, invite::page);
+    r.post("/invite/{token}", Public, invite::accept);
+    r.get("/password/forgot", Public, password_reset::page);
+    r.post("/password/forgot", Public, password_reset::request);
+    r.get("/setup/{token}", Public, setup::page);
+    r.post("/setup/{token}", Public, setup::submit);
+
+    // The dashboard.
+    r.get("/", SignedIn, dashboard::overview);
+    r.post("/logout", SignedIn, sign_in::sign_out);
+    r.get("/account", SignedIn, account::page);
+    r.post("/account/password", SignedIn, account::change_password);
+    r.post(
+        "/account/sessions/revoke-others",
+        SignedIn,
+        account::revoke_other_sessions,
+    );
+    r.post(
+        "/account/sessions/{id}/revoke",
+        SignedIn,
+        account::revoke_session,
+    );
+    r.get("/account/mfa", SignedIn, mfa::enrol_page);
+    r.post("/account/mfa/confirm", SignedIn, mfa::confirm_enrolment);
+    r.post(
+        "/account/mfa/recovery-codes",
+        SignedIn,
+        mfa::regenerate_codes,
+    );
+    r.get("/settings/security", SignedIn, security_policy::page);
+    r.post("/settings/security", SignedIn, security_policy::save);
+    r.get("/keys", SignedIn, keys::page);
+    r.post("/keys", SignedIn, keys::create);
+    r.post("/keys/{id}/rotate", SignedIn, keys::rotate);
+    r.post("/keys/{id}/revoke", SignedIn, keys::revoke);
+    r.get("/export", SignedIn, export::page);
+    r.post("/export", SignedIn, export::prepare);
+    r.get("/export/{id}/download", SignedIn, export::download);
+    r.get("/credentials", SignedIn, credentials::page);
+    r.post("/credentials", SignedIn, credentials::create);
+    r.get("/credentials/{id}", SignedIn, credentials::detail);
+    r.post(
+        "/credentials/{id}/reveal",
+        SignedIn,
+        credentials::reveal::reveal,
+    );
+    r.post("/credentials/{id}/replace", SignedIn, credentials::replace);
+    r.post("/credentials/{id}/delete", SignedIn, credentials::delete);
+    r.get("/audit", SignedIn, audit::page);
+    r.get("/security", SignedIn, security::page);
+    r.post("/security/scan", SignedIn, security::scan_now);
+    r.get("/backups", SignedIn, backups::page);
+    r.post("/backups/run", SignedIn, backups::run);
+    r.post("/backups/{id}/verify", SignedIn, backups::verify);
+    r.get(
+        "/backups/{target}/{id}/database.dump",
+        SignedIn,
+        backups::download::database_dump,
+    );
+    r.get("/team", SignedIn, team::page);
+    r.post("/team/invitations", SignedIn, team::invite);
+    r.post(
+        "/team/invitations/{id}/revoke",
+        SignedIn,
+        team::revoke_invitation,
+    );
+    r.post("/team/members/{id}/role", SignedIn, team::change_role);
+    r.post("/team/members/{id}/remove", SignedIn, team::remove);
+    r.post("/team/grants/{id}/approve", SignedIn, team::approve);
+    r.post("/team/grants/{id}/reject", SignedIn, team::reject);
+
+    // The JSON API, for API keys.
+    r.get("/api/v1/me", SignedIn, api::me);
+    r.get("/api/v1/security", SignedIn, security::api);
+    r.post("/api/v1/security/scans", SignedIn, security::scan_api);
+    r.get("/api/v1/host", SignedIn, dashboard::host_api);
+    r.get("/api/v1/audit", SignedIn, audit::api);
+    r.get("/api/v1/backups", SignedIn, backups::api::status);
+    r.post("/api/v1/backups", SignedIn, backups::api::run);
+    r.post(
+        "/api/v1/backups/{id}/verify",
+        SignedIn,
+        backups::api::verify,
+    );
+    r.get(
+        "/api/v1/backups/{target}/{id}/database.dump",
+        SignedIn,
+        backups::download::database_dump,
+    );
+    r.get("/api/v1/team", SignedIn, api::team);
+    r.post("/api/v1/team/invitations", SignedIn, api::invite);
+    r.patch("/api/v1/team/members/{id}", SignedIn, api::change_role);
+    r.delete("/api/v1/team/members/{id}", SignedIn, api::remove_member);
+    r.get("/api/v1/sessions", SignedIn, api::sessions);
+    r.delete("/api/v1/sessions/{id}", SignedIn, api::revoke_session);
+    r.get("/api/v1/keys", SignedIn, api::keys);
+    r.post("/api/v1/keys", SignedIn, api::create);
+    r.delete("/api/v1/keys/{id}", SignedIn, api::revoke);
+    r.post("/api/v1/keys/{id}/rotate", SignedIn, api::rotate);
+    r.get("/api/v1/credentials", SignedIn, credentials::api::list);
+    r.post("/api/v1/credentials", SignedIn, credentials::api::create);
+    r.get("/api/v1/credentials/{id}", SignedIn, credentials::api::get);
+    r.put(
+        "/api/v1/credentials/{id}",
+        SignedIn,
+        credentials::api::replace,
+    );
+    r.delete(
+        "/api/v1/credentials/{id}",
+        SignedIn,
+        credentials::api::delete,
+    );
+    r.post(
+        "/api/v1/credentials/{id}/reveal",
+        SignedIn,
+        credentials::api::reveal,
+    );
+    r.get("/api/v1/exports", SignedIn, export::api::list);
+    r.post("/api/v1/exports", SignedIn, export::api::create);
+    r.get("/api/v1/exports/{id}", SignedIn, export::api::get);
+    r.get("/api/v1/exports/{id}/download", SignedIn, export::download);
+
+    if let Some(extra) = extra {
+        extra(r);
+    }
 }
 
-fn is_json(ctx: &guard::GuardContext<'_>) -> bool {
-    ctx.head()
-        .headers
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"))
+/// Every route, listed without mounting anything.
+pub fn table(extra: Option<ExtraRoutes>) -> Vec<Endpoint> {
+    let mut routes = Routes::listing();
+    declare(&mut routes, extra);
+    routes.into_endpoints()
+}
+
+/// Mounts every route on the app.
+pub fn configure(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
+    let mut routes = Routes::mounting();
+    declare(&mut routes, extra);
+    routes.mount_on(cfg);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn each_route_is_declared_once() {
+        let table = table(None);
+        let distinct: HashSet<_> = table
+            .iter()
+            .map(|e| (e.method.clone(), e.path, e.accepts))
+            .collect();
+        assert_eq!(distinct.len(), table.len());
+        assert!(table.iter().all(|e| e.path.starts_with('/')));
+    }
+
+    #[test]
+    fn the_json_api_is_never_public() {
+        assert!(
+            table(None)
+                .iter()
+                .filter(|e| e.path.starts_with("/api/"))
+                .all(|e| e.access == Access::SignedIn)
+        );
+    }
 }

@@ -1,11 +1,15 @@
 //! Offensive checks: Outpost's own HTTP surface probed from outside, over the network,
 //! at `public_url`, the way anyone on the internet reaches it.
 
+mod auth_surface;
 mod errors;
 mod headers;
+mod login_rate_limit;
 
+pub use auth_surface::AuthSurface;
 pub use errors::ErrorHandling;
 pub use headers::Headers;
+pub use login_rate_limit::LoginRateLimit;
 
 use std::time::Duration;
 

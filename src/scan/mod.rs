@@ -7,6 +7,7 @@
 //! [`metrics`] reads the trend back.
 
 pub mod checks;
+pub mod files;
 pub mod findings;
 pub mod metrics;
 pub mod redact;

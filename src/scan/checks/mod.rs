@@ -1,5 +1,6 @@
 //! Every check of the security loop, in the order a scan runs them.
 
+mod agents;
 mod audit_log;
 mod backups;
 mod behaviour;

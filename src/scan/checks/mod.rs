@@ -4,6 +4,7 @@ mod agents;
 mod audit_log;
 mod backups;
 mod behaviour;
+mod dns;
 mod hardening;
 mod http;
 mod hygiene;
@@ -31,5 +32,8 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hygiene::Owners),
         Box::new(behaviour::SignIns),
         Box::new(leaks::Secrets),
+        Box::new(agents::Skills),
+        Box::new(agents::Memory),
+        Box::new(dns::MailAndCertificates),
     ]
 }

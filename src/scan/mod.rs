@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod redact;
 pub mod scheduled;
 pub mod settings;
+pub mod watch;
 
 use std::time::{Duration, Instant};
 

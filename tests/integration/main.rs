@@ -39,6 +39,7 @@ mod scan_dns;
 mod scan_http;
 mod scan_lifecycle;
 mod scan_patches;
+mod scan_watch;
 mod scripts;
 mod security_page;
 mod sessions;

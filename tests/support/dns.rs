@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{CAA, TXT};
-use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, Record};
 
 /// Records by lowercase name (no trailing dot).
 #[derive(Debug, Default, Clone)]

@@ -132,3 +132,29 @@ fn a_failing_resolver_is_an_error_and_an_address_is_skipped() {
     assert_eq!(run.status, "ok", "{:?}", run.error);
     assert!(run.found.is_empty());
 }
+
+#[test]
+fn bad_scan_settings_are_one_line_naming_the_key() {
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    for (text, key) in [
+        (
+            "[scan]\ndns_resolver = \"dns.example\"\n",
+            "scan.dns_resolver",
+        ),
+        ("[scan]\ndomain = \"acme..example\"\n", "scan.domain"),
+        (
+            "[scan]\nskill_directories = [\"skills\"]\n",
+            "scan.skill_directories",
+        ),
+    ] {
+        std::fs::write(file.path(), text).unwrap();
+        let out = crate::cli::outpost(
+            &[],
+            &["config", "check", "--config", file.path().to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = crate::cli::stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(&format!("invalid `{key}`")), "{err}");
+    }
+}

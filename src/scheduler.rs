@@ -2,10 +2,10 @@
 //! an hourly verification of the whole log, hourly purges of expired sessions and
 //! forgotten sign-in failures, an hourly step of a cancellation in force (and removal
 //! of expired exports), a daily check that the vault key is not due for rotation,
-//! the backup schedules (see `backup::scheduled`) and the nightly security scan (see
-//! `scan::scheduled`). Jobs run the
-//! blocking database work on the blocking pool and log their outcome; a failing run is
-//! logged loudly and retried at the next tick.
+//! the backup schedules (see `backup::scheduled`), the nightly security scan (see
+//! `scan::scheduled`) and a scan when a skill directory changes (`scan::watch`). Jobs
+//! run the blocking database work on the blocking pool and log their outcome; a
+//! failing run is logged loudly and retried at the next tick.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -280,6 +280,9 @@ pub async fn start(
     periodic.remind_key_rotation().await;
     // In the background: a catch-up backup or a deploy's scan must not hold up serving.
     let (requests, receiver) = scans;
+    if let Some(watch) = services.skill_watch() {
+        tokio::spawn(watch.run(requests.clone()));
+    }
     tokio::spawn(async move {
         services.start_backups().await;
         services.start_scans().await;

@@ -7,12 +7,14 @@
 //! [`metrics`] reads the trend back.
 
 pub mod checks;
+pub mod files;
 pub mod findings;
 pub mod metrics;
 pub mod redact;
 pub mod requests;
 pub mod scheduled;
 pub mod settings;
+pub mod watch;
 
 use std::time::{Duration, Instant};
 

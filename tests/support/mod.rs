@@ -6,6 +6,7 @@ pub mod backup;
 pub mod browser;
 pub mod canary;
 pub mod daemon;
+pub mod dns;
 pub mod host_root;
 pub mod logs;
 pub mod netns;

@@ -1,8 +1,10 @@
 //! Every check of the security loop, in the order a scan runs them.
 
+mod agents;
 mod audit_log;
 mod backups;
 mod behaviour;
+mod dns;
 mod file_modes;
 mod hardening;
 mod http;
@@ -36,5 +38,8 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hygiene::Owners),
         Box::new(behaviour::SignIns),
         Box::new(leaks::Secrets),
+        Box::new(agents::Skills),
+        Box::new(agents::Memory),
+        Box::new(dns::MailAndCertificates),
     ]
 }

@@ -1,19 +1,17 @@
 //! Where the scan looks: log files, the regular files under the document
 //! directories, and the service's journal.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::scanner::{Hit, Scanner};
+use crate::scan::files;
 
 /// Larger documents are skipped: a document of this size is an archive, a disk image
 /// or a database dump, not something a person pasted a key into.
 pub const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
-/// A NUL byte this early means a binary file.
-const SNIFF_BYTES: usize = 8 * 1024;
 
 pub enum Outcome {
     Scanned(Vec<Hit>),
@@ -26,50 +24,19 @@ pub fn log_file(scanner: &Scanner<'_>, path: &Path) -> io::Result<Vec<Hit>> {
     scanner.scan(BufReader::new(File::open(path)?))
 }
 
-/// Every regular file under `root`, sorted. Symbolic links are not followed, so the
-/// scan stays inside the directory; the directories that cannot be read are returned
-/// beside the files.
+/// Every regular file under `root` (links are not followed, so the scan stays inside
+/// the directory), and the directories that could not be read.
 pub fn documents(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
-    let (mut files, mut unreadable) = (Vec::new(), Vec::new());
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) => {
-                unreadable.push((dir, e));
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => dirs.push(entry.path()),
-                Ok(kind) if kind.is_file() => files.push(entry.path()),
-                _ => {}
-            }
-        }
-    }
-    files.sort();
-    (files, unreadable)
+    let tree = files::walk(root);
+    (tree.files, tree.unreadable)
 }
 
 /// One document, unless it is binary or too large.
 pub fn document(scanner: &Scanner<'_>, path: &Path) -> io::Result<Outcome> {
-    // The file was a regular file when listed; a symbolic link swapped in since is
-    // refused rather than followed out of the directory.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() || meta.len() > MAX_DOCUMENT_BYTES {
-        return Ok(Outcome::Skipped);
+    match files::read_text(path, MAX_DOCUMENT_BYTES)? {
+        Some(content) => scanner.scan(content.as_slice()).map(Outcome::Scanned),
+        None => Ok(Outcome::Skipped),
     }
-    let mut content = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_DOCUMENT_BYTES).read_to_end(&mut content)?;
-    if content[..content.len().min(SNIFF_BYTES)].contains(&0) {
-        return Ok(Outcome::Skipped);
-    }
-    scanner.scan(content.as_slice()).map(Outcome::Scanned)
 }
 
 /// The last week of outpost.service's journal; `Err` says why there is none (no

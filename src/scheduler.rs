@@ -1,4 +1,5 @@
-//! Periodic work inside `outpost serve`: signed audit checkpoints every five minutes,
+//! Periodic work inside `outpost serve`: the API response counts flushed every minute,
+//! signed audit checkpoints every five minutes,
 //! an hourly verification of the whole log, hourly purges of expired sessions and
 //! forgotten sign-in failures, an hourly step of a cancellation in force (and removal
 //! of expired exports), a daily check that the vault key is not due for rotation,
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+use crate::api_traffic::{self, ApiTraffic};
 use crate::audit::checkpoint::Signer;
 use crate::audit::{context, log, query};
 use crate::backup::runs::Trigger;
@@ -29,6 +31,7 @@ use crate::notify::{Mailer, messages};
 use crate::vault::{Vault, reminder};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
+const API_COUNTS_EVERY_MINUTE: &str = "30 * * * * *";
 const PURGE_HOURLY: &str = "0 17 * * * *";
 const VERIFY_HOURLY: &str = "0 41 * * * *";
 const KEY_REMINDER_DAILY: &str = "0 3 7 * * *";
@@ -59,6 +62,8 @@ pub struct Periodic {
     pub server_name: String,
     /// For the cancellation's export (database, data directory).
     pub config: Arc<Config>,
+    /// The web server's API response counts, flushed every minute.
+    pub api_traffic: Arc<ApiTraffic>,
 }
 
 impl Periodic {
@@ -176,6 +181,18 @@ impl Periodic {
         }
     }
 
+    /// Writes the API response counts gathered since the last flush.
+    pub async fn flush_api_counts(self: &Arc<Self>) {
+        let traffic = Arc::clone(&self.api_traffic);
+        let outcome = self
+            .db
+            .run(move |conn| traffic.flush(conn).map_err(crate::db::DbError::from))
+            .await;
+        if let Err(error) = outcome {
+            tracing::error!(%error, "API response counts not flushed; kept for the next try");
+        }
+    }
+
     async fn purge(self: &Arc<Self>) {
         let this = Arc::clone(self);
         let outcome = self
@@ -184,12 +201,13 @@ impl Periodic {
                 let now = time::OffsetDateTime::now_utc();
                 let sessions = session::purge_expired(conn, &this.sessions)?;
                 let failures = throttle::purge(conn, &this.throttle, now)?;
-                Ok::<_, crate::db::DbError>((sessions, failures))
+                let api_minutes = api_traffic::purge(conn, now - api_traffic::RETENTION)?;
+                Ok::<_, crate::db::DbError>((sessions, failures, api_minutes))
             })
             .await;
         match outcome {
-            Ok((sessions, failures)) => {
-                tracing::info!(sessions, failures, "expired records purged")
+            Ok((sessions, failures, api_minutes)) => {
+                tracing::info!(sessions, failures, api_minutes, "expired records purged")
             }
             Err(error) => tracing::error!(%error, "purge failed"),
         }
@@ -210,11 +228,14 @@ async fn schedule(
 }
 
 /// Starts the jobs; the scheduler runs until the process ends.
-pub async fn start(periodic: Periodic) -> Result<JobScheduler, JobSchedulerError> {
-    let periodic = Arc::new(periodic);
+pub async fn start(periodic: Arc<Periodic>) -> Result<JobScheduler, JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
     schedule(&scheduler, CHECKPOINT_EVERY, &periodic, |p| {
         Box::pin(async move { p.checkpoint().await })
+    })
+    .await?;
+    schedule(&scheduler, API_COUNTS_EVERY_MINUTE, &periodic, |p| {
+        Box::pin(async move { p.flush_api_counts().await })
     })
     .await?;
     schedule(&scheduler, VERIFY_HOURLY, &periodic, |p| {

@@ -1,10 +1,11 @@
 //! Starts the real application on 127.0.0.1:0 against its own database.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use outpost::api_traffic::ApiTraffic;
 use outpost::config::{Config, DatabaseUrl, SmtpConfig, SmtpSecurity};
 use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
@@ -29,6 +30,8 @@ pub struct TestApp {
     pub mail: SmtpSink,
     /// The server's vault keyring, a real file (so tests can rotate under it).
     pub keyring: KeySource,
+    /// The server's in-memory API response counts (tests flush them).
+    pub api_traffic: Arc<ApiTraffic>,
     _keys: tempfile::TempDir,
     handle: ServerHandle,
 }
@@ -76,6 +79,7 @@ impl TestApp {
         let vault = Vault::load(keyring.clone()).expect("vault");
         let pool = Db::connect(&config).expect("pool");
         let state = AppState::new(config.clone(), pool, vault).expect("app state");
+        let api_traffic = state.api_traffic.clone();
 
         // Its own thread and actix system, so stopping it does not depend on the test's runtime.
         let (tx, rx) = mpsc::channel();
@@ -95,6 +99,7 @@ impl TestApp {
             config,
             mail,
             keyring,
+            api_traffic,
             _keys: keys,
             handle,
         }

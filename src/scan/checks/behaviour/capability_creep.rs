@@ -203,7 +203,7 @@ fn save(
         access_snapshots::grew_at.eq(grew_at),
     );
     diesel::insert_into(access_snapshots::table)
-        .values((access_snapshots::subject.eq(&now.subject), values.clone()))
+        .values((access_snapshots::subject.eq(&now.subject), values))
         .on_conflict(access_snapshots::subject)
         .do_update()
         .set(values)

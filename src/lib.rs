@@ -1,6 +1,7 @@
 //! Outpost: a self-hosted security appliance in one binary. See DESIGN notes in the
 //! README for how the modules fit together.
 
+pub mod api_traffic;
 pub mod audit;
 pub mod backup;
 pub mod backup_target;

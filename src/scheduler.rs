@@ -1,4 +1,5 @@
-//! Periodic work inside `outpost serve`: signed audit checkpoints every five minutes,
+//! Periodic work inside `outpost serve`: the API response counts flushed every minute,
+//! signed audit checkpoints every five minutes,
 //! an hourly verification of the whole log, hourly purges of expired sessions and
 //! forgotten sign-in failures, an hourly step of a cancellation in force (and removal
 //! of expired exports), a daily check that the vault key is not due for rotation,
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+use crate::api_traffic::{self, ApiTraffic};
 use crate::audit::checkpoint::Signer;
 use crate::audit::{context, log, query};
 use crate::backup::runs::Trigger;
@@ -31,6 +33,7 @@ use crate::scan::requests::{Pace, ScanRequests};
 use crate::vault::{Vault, reminder};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
+const API_COUNTS_EVERY_MINUTE: &str = "30 * * * * *";
 const PURGE_HOURLY: &str = "0 17 * * * *";
 const VERIFY_HOURLY: &str = "0 41 * * * *";
 const KEY_REMINDER_DAILY: &str = "0 3 7 * * *";
@@ -61,6 +64,8 @@ pub struct Periodic {
     pub server_name: String,
     /// For the cancellation's export (database, data directory).
     pub config: Arc<Config>,
+    /// The web server's API response counts, flushed every minute.
+    pub api_traffic: Arc<ApiTraffic>,
 }
 
 impl Periodic {
@@ -178,6 +183,18 @@ impl Periodic {
         }
     }
 
+    /// Writes the API response counts gathered since the last flush.
+    pub async fn flush_api_counts(self: &Arc<Self>) {
+        let traffic = Arc::clone(&self.api_traffic);
+        let outcome = self
+            .db
+            .run(move |conn| traffic.flush(conn).map_err(crate::db::DbError::from))
+            .await;
+        if let Err(error) = outcome {
+            tracing::error!(%error, "API response counts not flushed; kept for the next try");
+        }
+    }
+
     async fn purge(self: &Arc<Self>) {
         let this = Arc::clone(self);
         let outcome = self
@@ -186,12 +203,13 @@ impl Periodic {
                 let now = time::OffsetDateTime::now_utc();
                 let sessions = session::purge_expired(conn, &this.sessions)?;
                 let failures = throttle::purge(conn, &this.throttle, now)?;
-                Ok::<_, crate::db::DbError>((sessions, failures))
+                let api_minutes = api_traffic::purge(conn, now - api_traffic::RETENTION)?;
+                Ok::<_, crate::db::DbError>((sessions, failures, api_minutes))
             })
             .await;
         match outcome {
-            Ok((sessions, failures)) => {
-                tracing::info!(sessions, failures, "expired records purged")
+            Ok((sessions, failures, api_minutes)) => {
+                tracing::info!(sessions, failures, api_minutes, "expired records purged")
             }
             Err(error) => tracing::error!(%error, "purge failed"),
         }
@@ -214,13 +232,16 @@ async fn schedule(
 /// Starts the jobs; the scheduler runs until the process ends.
 /// `scans` is where the app's requests for a scan arrive (see `scan::requests`).
 pub async fn start(
-    periodic: Periodic,
+    periodic: Arc<Periodic>,
     scans: (ScanRequests, mpsc::Receiver<&'static str>),
 ) -> Result<JobScheduler, JobSchedulerError> {
-    let periodic = Arc::new(periodic);
     let scheduler = JobScheduler::new().await?;
     schedule(&scheduler, CHECKPOINT_EVERY, &periodic, |p| {
         Box::pin(async move { p.checkpoint().await })
+    })
+    .await?;
+    schedule(&scheduler, API_COUNTS_EVERY_MINUTE, &periodic, |p| {
+        Box::pin(async move { p.flush_api_counts().await })
     })
     .await?;
     schedule(&scheduler, VERIFY_HOURLY, &periodic, |p| {

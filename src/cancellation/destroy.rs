@@ -26,6 +26,7 @@ pub const DESTROYED_TABLES: &[&str] = &[
     "mfa_challenges",
     "recovery_codes",
     "totp_credentials",
+    "api_key_networks",
     "api_keys",
     "role_grants",
     "invitations",
@@ -40,6 +41,8 @@ pub const DESTROYED_TABLES: &[&str] = &[
     "finding_episodes",
     "findings",
     "scans",
+    "access_snapshots",
+    "api_responses",
     "users",
 ];
 

@@ -46,16 +46,19 @@ pub fn run(path: Option<&Path>) -> Result<(), CliError> {
         mailer: state.mailer.clone(),
         server_name: config.server_name.clone(),
         config: state.config.clone(),
+        api_traffic: state.api_traffic.clone(),
     };
+    let periodic = std::sync::Arc::new(periodic);
     actix_web::rt::System::new().block_on(async move {
-        let _scheduler = scheduler::start(periodic, (scan_requests, scan_receiver))
+        let _scheduler = scheduler::start(periodic.clone(), (scan_requests, scan_receiver))
             .await
             .map_err(|e| CliError::Failed(format!("cannot start the scheduler: {e}")))?;
         let (server, addr) = web::bind(state, listener, None)
             .map_err(|e| CliError::Failed(format!("cannot start the web server: {e}")))?;
         tracing::info!(%addr, "listening on http://{addr}");
-        server
-            .await
-            .map_err(|e| CliError::Failed(format!("web server stopped: {e}")))
+        let served = server.await;
+        // The last minute's API counts would be lost with the process.
+        periodic.flush_api_counts().await;
+        served.map_err(|e| CliError::Failed(format!("web server stopped: {e}")))
     })
 }

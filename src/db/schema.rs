@@ -231,6 +231,16 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(setup_links -> users (user_id));
 
 diesel::table! {
+    access_snapshots (subject) {
+        subject -> Text,
+        grants -> Array<Text>,
+        taken_at -> Timestamptz,
+        grew_from -> Nullable<Array<Text>>,
+        grew_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     api_keys (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -244,6 +254,24 @@ diesel::table! {
         last_used_ip -> Nullable<Text>,
         revoked_at -> Nullable<Timestamptz>,
         replaced_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    api_key_networks (key_id, network) {
+        key_id -> Uuid,
+        network -> Text,
+        first_seen -> Timestamptz,
+        last_seen -> Timestamptz,
+        uses -> Int8,
+    }
+}
+
+diesel::table! {
+    api_responses (minute, class) {
+        minute -> Timestamptz,
+        class -> Text,
+        responses -> Int8,
     }
 }
 
@@ -349,6 +377,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_key_networks -> api_keys (key_id));
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(finding_episodes -> findings (fingerprint));
 diesel::joinable!(cancellations -> exports (export_id));
@@ -360,8 +389,11 @@ diesel::joinable!(totp_credentials -> users (user_id));
 diesel::joinable!(audit_leaves -> audit_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    access_snapshots,
     alerts,
+    api_key_networks,
     api_keys,
+    api_responses,
     audit_checkpoints,
     audit_compactions,
     audit_events,

@@ -78,6 +78,16 @@ impl ApiKey {
     pub fn is_active(&self, now: OffsetDateTime) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
     }
+
+    /// What the key may do while its creator holds `role`: what it was granted, less
+    /// what the role no longer includes.
+    pub fn effective_capabilities(&self, role: super::Role) -> Vec<Capability> {
+        self.capabilities
+            .iter()
+            .copied()
+            .filter(|c| c.granted_to(role))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -223,12 +233,7 @@ pub fn authenticate(
         return Ok(None);
     };
     let key = ApiKey::from(row);
-    let capabilities = key
-        .capabilities
-        .iter()
-        .copied()
-        .filter(|c| c.granted_to(user.role))
-        .collect();
+    let capabilities = key.effective_capabilities(user.role);
     Ok(Some(Authenticated {
         key,
         user,

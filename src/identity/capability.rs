@@ -90,6 +90,13 @@ impl Role {
     }
 }
 
+impl Capability {
+    /// Held by Owners and Admins only: what a stolen key would be worst with.
+    pub fn is_privileged(self) -> bool {
+        !self.granted_to(Role::Developer)
+    }
+}
+
 impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -4,7 +4,9 @@
 pub mod account;
 pub mod api_keys;
 pub mod capability;
+pub mod key_networks;
 pub mod mfa_challenge;
+pub mod network;
 pub mod owner;
 pub mod password;
 pub mod policy;

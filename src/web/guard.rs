@@ -109,10 +109,6 @@ impl<C: RequiredCapability + 'static> FromRequest for Authorized<C> {
     }
 }
 
-fn is_api(req: &HttpRequest) -> bool {
-    req.path().starts_with("/api/")
-}
-
 /// Any authenticated caller, whatever their capabilities (`GET /api/v1/me`).
 impl FromRequest for Caller {
     type Error = AppError;
@@ -129,7 +125,7 @@ impl FromRequest for Caller {
 
 /// Identifies the caller, or says how to become one (sign in, or present a key).
 async fn resolve(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, AppError> {
-    if is_api(req) {
+    if super::is_api(req.path()) {
         return resolve_api_key(req, state).await;
     }
     let token = req
@@ -179,19 +175,27 @@ async fn resolve_api_key(
         return Err(AppError::Unauthorized);
     }
     let ip = auth::client_info(req).ip;
+    let networks = state.clone();
     let found = state
         .db
         .run(move |conn| {
-            api_keys::authenticate(
-                conn,
-                presented.expose(),
-                ip.as_deref(),
-                time::OffsetDateTime::now_utc(),
-            )
-            .map_err(|e| match e {
-                api_keys::ApiKeyError::Malformed => AppError::Unauthorized,
-                other => AppError::Internal(other.to_string()),
-            })
+            let now = time::OffsetDateTime::now_utc();
+            let found = api_keys::authenticate(conn, presented.expose(), ip.as_deref(), now)
+                .map_err(|e| match e {
+                    api_keys::ApiKeyError::Malformed => AppError::Unauthorized,
+                    other => AppError::Internal(other.to_string()),
+                })?;
+            if let Some(found) = &found {
+                // Where keys are used from is for the security loop to judge later;
+                // failing to note it must not refuse a valid key.
+                let noted = networks
+                    .key_networks
+                    .record(conn, found.key.id, ip.as_deref(), now);
+                if let Err(error) = noted {
+                    tracing::warn!(%error, key = %found.key.id, "the key's network was not recorded");
+                }
+            }
+            Ok::<_, AppError>(found)
         })
         .await?
         .ok_or(AppError::Unauthorized)?;

@@ -20,13 +20,14 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
+use crate::api_traffic::ApiTraffic;
 use crate::audit::writer::AuditWriter;
 use crate::config::Config;
 use crate::db::Db;
-use crate::identity::Passwords;
 use crate::identity::session::SessionPolicy;
 use crate::identity::sign_in::SignInPolicy;
 use crate::identity::throttle::ThrottlePolicy;
+use crate::identity::{Passwords, key_networks};
 use crate::notify::Mailer;
 use crate::notify::email::vault_lookup;
 use crate::vault::Vault;
@@ -52,6 +53,10 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// Asks the scheduler for a security scan (a setting changed, "Scan now").
     pub scan_requests: crate::scan::requests::ScanRequests,
+    /// API responses by status class; `outpost serve` flushes them.
+    pub api_traffic: Arc<ApiTraffic>,
+    /// Which networks API keys are used from.
+    pub key_networks: key_networks::Recorder,
     /// Started on first use, from inside the server's runtime.
     audit_writer: OnceLock<AuditWriter>,
 }
@@ -72,6 +77,8 @@ impl AppState {
             vault,
             mailer: Arc::new(mailer),
             scan_requests: Default::default(),
+            api_traffic: Arc::default(),
+            key_networks: key_networks::Recorder::default(),
             audit_writer: OnceLock::new(),
         })
     }
@@ -107,7 +114,11 @@ impl AppState {
     }
 }
 
-/// Stored credentials by name, for the mailer (`smtp.password_credential`).
+/// The JSON API's paths, answered with problem documents and bearer keys.
+pub fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
 /// The application state, for extractors (handlers take `web::Data<AppState>`).
 pub fn app_state(req: &actix_web::HttpRequest) -> Result<web::Data<AppState>, AppError> {
     req.app_data::<web::Data<AppState>>()
@@ -142,6 +153,8 @@ pub fn bind(
             }))
             // Registered innermost first: the request id wraps everything.
             .wrap(from_fn(middleware::problems::middleware))
+            // Outside the problem rendering, so it counts the status the client got.
+            .wrap(from_fn(middleware::api_traffic::middleware))
             .wrap(middleware::security_headers::middleware())
             .wrap(from_fn(middleware::request_id::middleware))
     })

@@ -1,10 +1,11 @@
 //! Starts the real application on 127.0.0.1:0 against its own database.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use outpost::api_traffic::ApiTraffic;
 use outpost::config::{Config, DatabaseUrl, SmtpConfig, SmtpSecurity};
 use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
@@ -32,6 +33,8 @@ pub struct TestApp {
     pub keyring: KeySource,
     /// The scans the app asked the scheduler for (a setting saved, "Scan now").
     pub scans_asked: std::sync::Mutex<tokio::sync::mpsc::Receiver<&'static str>>,
+    /// The server's in-memory API response counts (tests flush them).
+    pub api_traffic: Arc<ApiTraffic>,
     _keys: tempfile::TempDir,
     handle: ServerHandle,
 }
@@ -82,6 +85,7 @@ impl TestApp {
         let state = AppState::new(config.clone(), pool, vault)
             .expect("app state")
             .with_scan_requests(scan_requests);
+        let api_traffic = state.api_traffic.clone();
 
         // Its own thread and actix system, so stopping it does not depend on the test's runtime.
         let (tx, rx) = mpsc::channel();
@@ -102,6 +106,7 @@ impl TestApp {
             mail,
             keyring,
             scans_asked: std::sync::Mutex::new(scans_asked),
+            api_traffic,
             _keys: keys,
             handle,
         }

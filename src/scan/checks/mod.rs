@@ -11,10 +11,12 @@ mod http;
 mod hygiene;
 mod leaks;
 mod patches;
+mod upgrades;
 
 pub use hardening::Drift;
 pub use http::AuthSurface;
 pub use patches::PatchStatus;
+pub use upgrades::SecurityUpgrades;
 
 use super::Check;
 
@@ -30,6 +32,7 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),
         Box::new(PatchStatus { root: "/".into() }),
+        Box::new(SecurityUpgrades { root: "/".into() }),
         Box::new(hygiene::SessionPolicy),
         Box::new(hygiene::ApiKeyScope),
         Box::new(hygiene::Dormant),
@@ -37,6 +40,9 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(hygiene::Mfa),
         Box::new(hygiene::Owners),
         Box::new(behaviour::SignIns),
+        Box::new(behaviour::ApiErrors),
+        Box::new(behaviour::ApiKeyAddresses),
+        Box::new(behaviour::CapabilityCreep),
         Box::new(leaks::Secrets),
         Box::new(agents::Skills),
         Box::new(agents::Memory),

@@ -1,6 +1,8 @@
 //! Middleware every route passes through, outermost first:
-//! request id → security headers → problem rendering (errors, panics, body limit).
+//! request id → security headers → API response counts → problem rendering (errors,
+//! panics, body limit).
 
+pub mod api_traffic;
 pub mod problems;
 pub mod request_id;
 pub mod security_headers;

@@ -18,7 +18,7 @@ pub use sessions::SessionPolicy;
 use time::OffsetDateTime;
 
 /// A time as evidence reads it: to the minute, UTC (seconds add nothing to triage).
-fn when(at: OffsetDateTime) -> String {
+pub(super) fn when(at: OffsetDateTime) -> String {
     format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
 }
 
@@ -29,7 +29,7 @@ fn span(d: std::time::Duration) -> String {
 
 /// Every key that works at `now`, with its creator. Keys are per person and a server
 /// has a handful of people, so the existing per-person listing is query enough.
-fn live_keys(
+pub(super) fn live_keys(
     conn: &mut diesel::PgConnection,
     now: OffsetDateTime,
 ) -> diesel::QueryResult<Vec<(crate::identity::User, crate::identity::api_keys::ApiKey)>> {
@@ -47,7 +47,7 @@ fn live_keys(
 
 /// How evidence names a key: its name and the prefix the dashboard shows (never
 /// enough of the key to use it), and whose it is.
-fn describe_key(
+pub(super) fn describe_key(
     creator: &crate::identity::User,
     key: &crate::identity::api_keys::ApiKey,
 ) -> String {

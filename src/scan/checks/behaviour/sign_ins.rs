@@ -1,18 +1,18 @@
-//! Behavioural anomalies in the sign-in record (the audit log's `session.sign_in`):
-//! a member signing in from a network they never used before, or at an hour far from
-//! all their earlier sign-ins, and bursts of failed sign-ins. A stolen password looks
-//! like its owner everywhere else. The security loop's own announced sign-in probes
-//! (`identity::sign_in_probe`) are not an attack and are not counted.
+//! `behaviour.sign_ins`: anomalies in the sign-in record (the audit log's
+//! `session.sign_in`): a member signing in from a network they never used before, or
+//! at an hour far from all their earlier sign-ins, and bursts of failed sign-ins. A
+//! stolen password looks like its owner everywhere else. The security loop's own
+//! announced sign-in probes (`identity::sign_in_probe`) are not an attack and are not
+//! counted.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use super::super::{Check, CheckError, Context, Found, Severity};
+use super::super::super::{Check, CheckError, Context, Found, Severity};
 use crate::db::schema::audit_events;
-use crate::identity::sign_in_probe;
+use crate::identity::{network, sign_in_probe};
 
 /// Sign-ins this recent are judged; older ones are the member's history.
 const RECENT: time::Duration = time::Duration::days(7);
@@ -99,13 +99,13 @@ fn unusual(
     }
     let networks: BTreeSet<String> = history
         .iter()
-        .filter_map(|(_, ip)| network((*ip)?))
+        .filter_map(|(_, ip)| member_network((*ip)?))
         .collect();
     let hours: Vec<u8> = history.iter().map(|(at, _)| at.hour()).collect();
     let mut found = Vec::new();
     let mut reported = BTreeSet::new();
     for (at, ip) in recent {
-        if let Some(net) = ip.and_then(network)
+        if let Some(net) = ip.and_then(member_network)
             && !networks.contains(&net)
             && reported.insert(net.clone())
         {
@@ -169,19 +169,10 @@ fn bursts(failures: &[&str]) -> Vec<Found> {
     found
 }
 
-/// The network an address belongs to, as far as a member's habits go: the /24 of an
-/// IPv4 address, the /48 of an IPv6 one.
-fn network(ip: &str) -> Option<String> {
-    match ip.parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            Some(format!("{a}.{b}.{c}.0/24"))
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
-        }
-    }
+/// A member's network: the /24 of an IPv4 address, the /48 of an IPv6 one (people
+/// move around their provider's larger IPv6 block).
+fn member_network(ip: &str) -> Option<String> {
+    network::of(ip, 48)
 }
 
 #[cfg(test)]
@@ -189,16 +180,6 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-
-    #[test]
-    fn networks_are_a_slash_24_or_a_slash_48() {
-        assert_eq!(network("203.0.113.77").as_deref(), Some("203.0.113.0/24"));
-        assert_eq!(
-            network("2001:db8:1:2::5").as_deref(),
-            Some("2001:db8:1::/48")
-        );
-        assert_eq!(network("not an address"), None);
-    }
 
     #[test]
     fn a_new_network_and_an_odd_hour_stand_out_only_after_a_baseline() {

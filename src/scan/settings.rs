@@ -25,6 +25,9 @@ pub struct ScanSettings {
     pub log_files: Vec<PathBuf>,
     /// Also search the systemd journal of outpost.service (`journalctl`).
     pub journal: bool,
+    /// PEM certificates the TLS checks (and the HTTPS probes) trust besides the
+    /// system's roots: a private CA's, for a dashboard whose certificate it issued.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for ScanSettings {
@@ -37,6 +40,7 @@ impl Default for ScanSettings {
             document_directories: Vec::new(),
             log_files: Vec::new(),
             journal: true,
+            tls_ca_file: None,
         }
     }
 }

@@ -44,6 +44,7 @@ mod setup_links;
 mod sign_in;
 mod team;
 mod throttle;
+mod tls;
 mod totp;
 mod units;
 mod vault;

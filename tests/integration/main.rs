@@ -37,6 +37,7 @@ mod scan_behaviour;
 mod scan_http;
 mod scan_lifecycle;
 mod scan_patches;
+mod scan_tls;
 mod scripts;
 mod security_page;
 mod sessions;

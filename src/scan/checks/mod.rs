@@ -8,6 +8,7 @@ mod http;
 mod hygiene;
 mod leaks;
 mod patches;
+mod tls;
 
 pub use patches::PatchStatus;
 
@@ -18,6 +19,9 @@ pub fn all() -> Vec<Box<dyn Check>> {
     vec![
         Box::new(http::Headers),
         Box::new(http::ErrorHandling),
+        Box::new(tls::Protocols),
+        Box::new(tls::Certificate),
+        Box::new(tls::Redirect),
         Box::new(hardening::Drift),
         Box::new(audit_log::Integrity),
         Box::new(backups::Freshness),

@@ -3,6 +3,9 @@
 //! from files and reloaded when they change, and the tools the security loop uses to
 //! look at a TLS endpoint from outside (a rustls client and a raw ClientHello probe).
 
+use std::path::Path;
+use std::sync::Arc;
+
 pub mod certificate;
 pub mod client;
 pub mod client_hello;
@@ -14,9 +17,6 @@ pub use certificate::{CertificateError, not_after};
 pub use reload::ReloadingResolver;
 pub use server::{provider, server_config};
 pub use settings::TlsSettings;
-
-use std::path::Path;
-use std::sync::Arc;
 
 /// The server configuration that serves the pair in `cert_file` and `key_file`,
 /// picking up changes to them at the next handshake.

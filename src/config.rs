@@ -25,7 +25,8 @@ pub struct Config {
     pub server_name: String,
     /// Base of every link Outpost hands out (setup links, emails).
     pub public_url: String,
-    /// Address of the plain-HTTP listener.
+    /// Address of the plain-HTTP listener, for development on loopback; unused once
+    /// `[tls]` serves HTTPS.
     pub listen: SocketAddr,
     pub database_url: DatabaseUrl,
     pub pool_size: u32,
@@ -59,6 +60,8 @@ pub struct Config {
     pub harden: crate::host::Baseline,
     pub backup: crate::backup::settings::BackupSettings,
     pub scan: crate::scan::settings::ScanSettings,
+    /// HTTPS: listener, certificate files, and the HTTP listener that redirects.
+    pub tls: crate::tls::TlsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -154,6 +157,7 @@ impl Default for Config {
             harden: crate::host::Baseline::default(),
             backup: crate::backup::settings::BackupSettings::default(),
             scan: crate::scan::settings::ScanSettings::default(),
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 }
@@ -212,6 +216,15 @@ impl From<String> for ConfigError {
 impl Config {
     /// Loads `path` (or the default path, which may be absent) and the environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_adjusted(path, |_| {})
+    }
+
+    /// Like [`Config::load`], with `adjust` (command-line flags) applied before the
+    /// whole is validated.
+    pub fn load_adjusted(
+        path: Option<&Path>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Result<Self, ConfigError> {
         // An explicit file must exist; the default one is optional.
         let file = match path {
             Some(p) if !p.exists() => {
@@ -224,11 +237,12 @@ impl Config {
             None => Toml::file(DEFAULT_PATH),
         };
         let env = Env::prefixed("OUTPOST_").ignore(PROCESS_VARS).split("__");
-        let config: Config = Figment::new()
+        let mut config: Config = Figment::new()
             .merge(file)
             .merge(env)
             .extract()
             .map_err(|e| ConfigError(describe(e)))?;
+        adjust(&mut config);
         config.validate()?;
         Ok(config)
     }
@@ -250,7 +264,10 @@ impl Config {
                 "set either smtp.password or smtp.password_credential, not both",
             );
         }
-        if let Some((key, why)) = self.backup.problem().or_else(|| self.scan.problem()) {
+        if let Some((key, why)) = (self.backup.problem())
+            .or_else(|| self.scan.problem())
+            .or_else(|| self.tls.problem())
+        {
             return fail(&key, &why);
         }
         if self.session.idle_timeout.is_zero() {
@@ -280,6 +297,11 @@ impl Config {
             .next()
             .unwrap_or("outpost");
         format!("{host}/audit")
+    }
+
+    /// `public_url`, parsed (validation guarantees its scheme, not its whole shape).
+    pub fn public_url(&self) -> Option<reqwest::Url> {
+        reqwest::Url::parse(&self.public_url).ok()
     }
 
     /// `public_url` without a trailing slash, ready to have a path appended.

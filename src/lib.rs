@@ -21,5 +21,6 @@ pub mod scheduler;
 pub mod secret;
 pub mod secret_shapes;
 pub mod telemetry;
+pub mod tls;
 pub mod vault;
 pub mod web;

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,6 +56,19 @@ enum Command {
         /// Config file [default: /etc/outpost/outpost.toml, if present].
         #[arg(long, env = "OUTPOST_CONFIG")]
         config: Option<PathBuf>,
+        /// Serve HTTPS on ADDR (`tls.https_listen`); needs --tls-cert and --tls-key
+        /// unless the config sets them.
+        #[arg(long, value_name = "ADDR")]
+        https_listen: Option<SocketAddr>,
+        /// PEM certificate chain, leaf first (`tls.cert_file`).
+        #[arg(long, value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of the certificate (`tls.key_file`).
+        #[arg(long, value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// Answer plain HTTP on ADDR with redirects to HTTPS (`tls.http_redirect_listen`).
+        #[arg(long, value_name = "ADDR")]
+        http_redirect_listen: Option<SocketAddr>,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -256,7 +270,21 @@ fn main() -> ExitCode {
         outpost::telemetry::init();
     }
     let result = match args.command {
-        Command::Serve { config } => cli::serve::run(config.as_deref()),
+        Command::Serve {
+            config,
+            https_listen,
+            tls_cert,
+            tls_key,
+            http_redirect_listen,
+        } => cli::serve::run(
+            config.as_deref(),
+            cli::serve::TlsFlags {
+                https_listen,
+                cert_file: tls_cert,
+                key_file: tls_key,
+                http_redirect_listen,
+            },
+        ),
         Command::Migrate { config } => cli::migrate::run(config.as_deref()),
         Command::Admin {
             config,

@@ -56,7 +56,16 @@ impl From<DbError> for CliError {
 /// checks that the keyring is this database's, and installs the audit context: the
 /// common start of every command that changes data.
 pub fn open(config_path: Option<&Path>) -> Result<(Config, Db, Vault), CliError> {
-    let config = Config::load(config_path)?;
+    open_adjusted(config_path, |_| {})
+}
+
+/// [`open`], with `adjust` (command-line flags) applied to the config before it is
+/// validated.
+pub fn open_adjusted(
+    config_path: Option<&Path>,
+    adjust: impl FnOnce(&mut Config),
+) -> Result<(Config, Db, Vault), CliError> {
+    let config = Config::load_adjusted(config_path, adjust)?;
     let vault = Vault::load(KeySource::locate(&config.vault_key_file))
         .map_err(|e| CliError::Failed(e.to_string()))?;
     audit_context::install(AuditContext::new(

@@ -50,6 +50,9 @@ pub struct ScanSettings {
     /// The DNS server asked (`address` or `address:port`); blank: the system's, from
     /// /etc/resolv.conf.
     pub dns_resolver: String,
+    /// PEM certificates the TLS checks (and the HTTPS probes) trust besides the
+    /// system's roots: a private CA's, for a dashboard whose certificate it issued.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for ScanSettings {
@@ -69,6 +72,7 @@ impl Default for ScanSettings {
             skill_change_quiet: Duration::from_secs(30),
             domain: String::new(),
             dns_resolver: String::new(),
+            tls_ca_file: None,
         }
     }
 }

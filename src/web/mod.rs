@@ -10,6 +10,7 @@ pub mod guard;
 pub mod mail;
 pub mod middleware;
 pub mod pages;
+pub mod redirect;
 pub mod routes;
 pub mod step_up;
 
@@ -130,16 +131,36 @@ pub fn app_state(req: &actix_web::HttpRequest) -> Result<web::Data<AppState>, Ap
 /// for fault injection), so they are listed with the rest.
 pub type ExtraRoutes = fn(&mut routes::Routes);
 
-/// Binds `listener` and returns the server (not yet polled) and its real address.
+/// Where the dashboard is served: plain HTTP (development on loopback) or HTTPS.
+#[derive(Debug)]
+pub enum Listener {
+    Plain(TcpListener),
+    Tls(TcpListener, Box<rustls::ServerConfig>),
+}
+
+/// Serves plain HTTP on `listener` and returns the server (not yet polled) and its
+/// real address.
 pub fn bind(
     state: AppState,
     listener: TcpListener,
     extra: Option<ExtraRoutes>,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    let addr = listener.local_addr()?;
+    serve(state, Listener::Plain(listener), extra)
+}
+
+/// Serves the dashboard on `listener` and returns the server (not yet polled) and
+/// its real address.
+pub fn serve(
+    state: AppState,
+    listener: Listener,
+    extra: Option<ExtraRoutes>,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let addr = match &listener {
+        Listener::Plain(socket) | Listener::Tls(socket, _) => socket.local_addr()?,
+    };
     let workers = state.config.workers;
     let state = web::Data::new(state);
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(body_limits())
@@ -157,8 +178,11 @@ pub fn bind(
             .wrap(from_fn(middleware::api_traffic::middleware))
             .wrap(middleware::security_headers::middleware())
             .wrap(from_fn(middleware::request_id::middleware))
-    })
-    .listen(listener)?;
+    });
+    let mut server = match listener {
+        Listener::Plain(socket) => server.listen(socket)?,
+        Listener::Tls(socket, tls) => server.listen_rustls_0_23(socket, *tls)?,
+    };
     if workers > 0 {
         server = server.workers(workers);
     }

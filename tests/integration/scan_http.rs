@@ -7,7 +7,7 @@ use std::net::TcpListener;
 
 use outpost::config::Config;
 use outpost::db::Db;
-use outpost::scan::{self, Check, Context, checks};
+use outpost::scan::{self, Check, Context, Found, checks};
 use outpost::vault::Vault;
 use outpost::vault::keyring::KeySource;
 use time::OffsetDateTime;
@@ -16,7 +16,15 @@ use crate::support::app::TestApp;
 
 /// The subjects check `id` finds on the server `config.public_url` names. Blocking
 /// (the checks' probes run a runtime of their own): call it off the test's runtime.
-fn found_by(keyring: &KeySource, config: &Config, id: &str) -> Vec<String> {
+pub(crate) fn found_by(keyring: &KeySource, config: &Config, id: &str) -> Vec<String> {
+    findings_of(keyring, config, id)
+        .into_iter()
+        .map(|f| f.subject)
+        .collect()
+}
+
+/// What check `id` finds, in full (severities included); blocking like [`found_by`].
+pub(crate) fn findings_of(keyring: &KeySource, config: &Config, id: &str) -> Vec<Found> {
     let db = Db::connect(config).unwrap();
     let vault = Vault::load(keyring.clone()).unwrap();
     let cx = Context {
@@ -29,7 +37,7 @@ fn found_by(keyring: &KeySource, config: &Config, id: &str) -> Vec<String> {
         checks::all().into_iter().filter(|c| c.id() == id).collect();
     let runs = scan::run(&cx, &selected);
     assert_ne!(runs[0].status, "error", "{:?}", runs[0].error);
-    runs[0].found.iter().map(|f| f.subject.clone()).collect()
+    runs[0].found.clone()
 }
 
 /// Both HTTP checks' findings, run off the test's runtime.

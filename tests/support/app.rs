@@ -11,14 +11,16 @@ use outpost::db::Db;
 use outpost::identity::owner::{self, OwnerSetup};
 use outpost::identity::{Capability, Passwords, Role, api_keys, user};
 use outpost::scan::requests::ScanRequests;
+use outpost::tls::TlsSettings;
 use outpost::vault::Vault;
 use outpost::vault::keyring::{KeySource, Keyring};
-use outpost::web::{self, AppState, ExtraRoutes};
+use outpost::web::{self, AppState, ExtraRoutes, Listener, redirect};
 use uuid::Uuid;
 
 use super::browser::Browser;
 use super::pg::TestDb;
 use super::smtp::SmtpSink;
+use super::tls::{HOST, TlsFiles};
 use super::totp_device::TotpDevice;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -37,6 +39,9 @@ pub struct TestApp {
     pub api_traffic: Arc<ApiTraffic>,
     _keys: tempfile::TempDir,
     handle: ServerHandle,
+    /// With TLS: the plain listener that redirects to HTTPS.
+    pub redirect_addr: Option<SocketAddr>,
+    redirect_handle: Option<ServerHandle>,
 }
 
 /// A person with an account, signed in through the real pages.
@@ -54,6 +59,21 @@ impl TestApp {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config), extra: Option<ExtraRoutes>) -> Self {
+        Self::launch(tweak, extra, None).await
+    }
+
+    /// The app over HTTPS at `https://localhost:<port>`, serving the pair in `tls`
+    /// (reloaded when it changes), with the redirecting HTTP listener beside it; the
+    /// scan trusts the test CA.
+    pub async fn start_tls(tls: &TlsFiles) -> Self {
+        Self::launch(|_| {}, None, Some(tls)).await
+    }
+
+    async fn launch(
+        tweak: impl FnOnce(&mut Config),
+        extra: Option<ExtraRoutes>,
+        tls: Option<&TlsFiles>,
+    ) -> Self {
         let db = TestDb::new();
         let mail = SmtpSink::start();
         let mut config = Config {
@@ -73,6 +93,28 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         config.public_url = format!("http://{addr}");
+        let mut redirect = None;
+        let listener = match tls {
+            None => Listener::Plain(listener),
+            Some(files) => {
+                let plain = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+                config.public_url = format!("https://{HOST}:{}", addr.port());
+                config.tls = TlsSettings {
+                    https_listen: Some(addr),
+                    cert_file: Some(files.cert.clone()),
+                    key_file: Some(files.key.clone()),
+                    http_redirect_listen: Some(plain.local_addr().expect("local addr")),
+                };
+                config.scan.tls_ca_file = Some(files.ca.clone());
+                let server = outpost::tls::server_config_for_files(&files.cert, &files.key)
+                    .expect("TLS configuration");
+                redirect = Some(plain);
+                Listener::Tls(listener, Box::new(server))
+            }
+        };
+        let redirect_addr = redirect
+            .as_ref()
+            .map(|l| l.local_addr().expect("local addr"));
         let keys = tempfile::tempdir().expect("key dir");
         config.vault_key_file = keys.path().join("vault.keyring");
         Keyring::generate()
@@ -89,14 +131,24 @@ impl TestApp {
 
         // Its own thread and actix system, so stopping it does not depend on the test's runtime.
         let (tx, rx) = mpsc::channel();
+        let target = redirect::Target {
+            https_port: addr.port(),
+            fallback_host: HOST.into(),
+        };
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let (server, _) = web::bind(state, listener, extra).expect("bind app");
-                tx.send(server.handle()).expect("hand over server handle");
+                let (server, _) = web::serve(state, listener, extra).expect("bind app");
+                let redirects =
+                    redirect.map(|plain| redirect::bind(plain, target).expect("bind redirects").0);
+                let handles = (server.handle(), redirects.as_ref().map(|r| r.handle()));
+                tx.send(handles).expect("hand over server handles");
+                if let Some(redirects) = redirects {
+                    actix_web::rt::spawn(redirects);
+                }
                 let _ = server.await;
             });
         });
-        let handle = rx
+        let (handle, redirect_handle) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server started");
         Self {
@@ -109,6 +161,8 @@ impl TestApp {
             api_traffic,
             _keys: keys,
             handle,
+            redirect_addr,
+            redirect_handle,
         }
     }
 
@@ -272,5 +326,8 @@ impl Drop for TestApp {
         // `stop` sends its command before returning the future, and the server's own
         // thread carries it out, so there is nothing to wait for here.
         drop(self.handle.stop(false));
+        if let Some(redirects) = &self.redirect_handle {
+            drop(redirects.stop(false));
+        }
     }
 }

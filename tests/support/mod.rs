@@ -14,5 +14,6 @@ pub mod pg;
 pub mod s3;
 pub mod smtp;
 pub mod stored;
+pub mod tls;
 pub mod tools;
 pub mod totp_device;

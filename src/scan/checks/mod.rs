@@ -11,6 +11,7 @@ mod http;
 mod hygiene;
 mod leaks;
 mod patches;
+mod tls;
 mod upgrades;
 
 pub use hardening::Drift;
@@ -27,6 +28,9 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(http::ErrorHandling),
         Box::new(AuthSurface::default()),
         Box::new(http::LoginRateLimit),
+        Box::new(tls::Protocols),
+        Box::new(tls::Certificate),
+        Box::new(tls::Redirect),
         Box::new(Drift { root: "/".into() }),
         Box::new(file_modes::Modes),
         Box::new(audit_log::Integrity),

@@ -53,7 +53,7 @@ impl Check for AuthSurface {
             let method = reqwest::Method::from_bytes(endpoint.method.as_str().as_bytes())
                 .map_err(|e| CheckError(format!("{} {}: {e}", endpoint.method, path)))?;
             let (content_type, body) = body_for(&endpoint);
-            let reply = probe(method, &at(cx.config, &path), content_type, body)?;
+            let reply = probe(cx.config, method, &at(cx.config, &path), content_type, body)?;
             let location = reply
                 .headers
                 .get(reqwest::header::LOCATION)

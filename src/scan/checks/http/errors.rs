@@ -87,7 +87,7 @@ impl Check for ErrorHandling {
         for (what, method, path, content_type, body) in probes() {
             let url = at(cx.config, path);
             let subject = format!("probe:{method} {path}");
-            let reply = match probe(method.clone(), &url, content_type, body) {
+            let reply = match probe(cx.config, method.clone(), &url, content_type, body) {
                 Ok(reply) => reply,
                 // The server hung up on a hostile request: acceptable, nothing leaked.
                 Err(_) if what == "an oversized body" => continue,

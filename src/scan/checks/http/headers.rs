@@ -42,7 +42,7 @@ impl Check for Headers {
         // A page and an error: the headers must be on both.
         for path in ["/login", "/no-such-page"] {
             let url = at(cx.config, path);
-            let reply = probe(reqwest::Method::GET, &url, None, Vec::new())?;
+            let reply = probe(cx.config, reqwest::Method::GET, &url, None, Vec::new())?;
             let header = |name: &str| {
                 reply
                     .headers

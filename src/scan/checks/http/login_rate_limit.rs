@@ -73,6 +73,7 @@ fn fail_to_sign_in(
     while *failures < attempts {
         let body = json!({ "email": email, "password": uuid::Uuid::new_v4().to_string() });
         let reply = probe(
+            cx.config,
             reqwest::Method::POST,
             &url,
             Some("application/json"),

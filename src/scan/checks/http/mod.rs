@@ -26,6 +26,7 @@ pub struct Reply {
 /// One request per probe, each on a small runtime of its own (checks are blocking),
 /// with a short timeout: a scan never hangs on its own server.
 pub fn probe(
+    config: &crate::config::Config,
     method: reqwest::Method,
     url: &str,
     content_type: Option<&str>,
@@ -40,6 +41,7 @@ pub fn probe(
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_merge(extra_roots(config)?)
             .build()
             .map_err(|e| CheckError(format!("cannot build a probe: {e}")))?;
         let mut request = client.request(method, url).body(body);
@@ -58,6 +60,21 @@ pub fn probe(
             headers,
             body,
         })
+    })
+}
+
+/// `scan.tls_ca_file`'s certificates, trusted besides the system's roots.
+fn extra_roots(config: &crate::config::Config) -> Result<Vec<reqwest::Certificate>, CheckError> {
+    let Some(path) = &config.scan.tls_ca_file else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| CheckError(format!("cannot read {}: {e}", path.display())))?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        CheckError(format!(
+            "{} holds no usable certificate: {e}",
+            path.display()
+        ))
     })
 }
 

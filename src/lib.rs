@@ -11,6 +11,7 @@ pub mod config;
 pub mod credentials;
 pub mod db;
 pub mod export;
+pub mod fleet;
 pub mod host;
 pub mod identity;
 pub mod keyfile;

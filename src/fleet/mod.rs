@@ -1,0 +1,5 @@
+//! The fleet: each satellite (an Outpost server) reports its health to the operators'
+//! fleet controller, which watches for silence and escalates. `protocol` is what the
+//! two exchange.
+
+pub mod protocol;

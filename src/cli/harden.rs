@@ -78,16 +78,7 @@ pub fn run(config_path: Option<&Path>, options: &Options<'_>) -> Result<(), CliE
             _ => engine::check(&host, control.as_ref(), baseline),
         })
         .collect();
-    if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("reports serialise")
-        );
-    } else {
-        for report in &reports {
-            print!("{report}");
-        }
-    }
+    print_reports(&reports, options.json);
     if let Err(e) = super::host_record::record(&config, options, &reports) {
         eprintln!("outpost: results not recorded in the database ({e}); they are above");
     }
@@ -105,5 +96,19 @@ pub fn run(config_path: Option<&Path>, options: &Options<'_>) -> Result<(), CliE
             "{n} control{} drifted from the baseline",
             if n == 1 { "" } else { "s" }
         ))),
+    }
+}
+
+/// The reports, as text or (`json`) one JSON array.
+pub fn print_reports(reports: &[ControlReport], json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(reports).expect("reports serialise")
+        );
+    } else {
+        for report in reports {
+            print!("{report}");
+        }
     }
 }

@@ -57,16 +57,7 @@ pub fn run(config_path: Option<&Path>, root: &Path, json: bool) -> Result<(), Cl
         json,
     };
     host_record::record_on(&mut conn, &options, &reports).map_err(CliError::Failed)?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("reports serialise")
-        );
-    } else {
-        for report in &reports {
-            print!("{report}");
-        }
-    }
+    super::harden::print_reports(&reports, json);
     let failed = reports.iter().filter(|r| r.status != Status::Ok).count();
     if failed > 0 {
         return Err(CliError::Failed(format!(

@@ -8,11 +8,12 @@ use diesel::prelude::*;
 use outpost::db::Db;
 use outpost::db::schema::api_responses;
 use outpost::identity::api_keys;
-use outpost::scan::{Context, Severity, checks};
+use outpost::scan::Severity;
 use outpost::vault::Vault;
 use outpost::web::routes::{Access, Routes};
 
 use crate::support::app::TestApp;
+use crate::support::scan;
 
 /// A route under `/api/` that always fails, as a broken handler would.
 fn failing_route(routes: &mut Routes) {
@@ -40,24 +41,8 @@ fn findings(app: &TestApp) -> Vec<(String, Severity)> {
     let flushed = app.api_traffic.flush(&mut pool.get().unwrap()).unwrap();
     assert!(flushed > 0, "requests were counted");
     let vault = Vault::load(app.keyring.clone()).unwrap();
-    let check = checks::all()
-        .into_iter()
-        .find(|c| c.id() == "behaviour.api_errors")
-        .unwrap();
-    let cx = Context {
-        config: &app.config,
-        db: &pool,
-        vault: &vault,
-        now: time::OffsetDateTime::now_utc(),
-    };
-    let mut found: Vec<_> = check
-        .run(&cx)
-        .unwrap()
-        .into_iter()
-        .map(|f| (f.subject, f.severity))
-        .collect();
-    found.sort();
-    found
+    let now = time::OffsetDateTime::now_utc();
+    scan::found(&app.config, &pool, &vault, "behaviour.api_errors", now)
 }
 
 #[tokio::test]

@@ -8,10 +8,11 @@ use diesel::prelude::*;
 use outpost::db::Db;
 use outpost::identity::key_networks::{self, KeyNetwork};
 use outpost::identity::{Capability, Role, api_keys, user};
-use outpost::scan::{Context, Severity, checks};
+use outpost::scan::Severity;
 use outpost::vault::Vault;
 
 use crate::support::app::{TestApp, create_api_key};
+use crate::support::scan;
 
 async fn use_key(app: &TestApp, key: &str, from: Ipv4Addr) {
     let client = reqwest::Client::builder()
@@ -38,24 +39,14 @@ fn networks(app: &TestApp) -> Vec<(String, i64)> {
 fn findings(app: &TestApp) -> Vec<(String, Severity)> {
     let pool = Db::connect(&app.config).unwrap();
     let vault = Vault::load(app.keyring.clone()).unwrap();
-    let check = checks::all()
-        .into_iter()
-        .find(|c| c.id() == "behaviour.api_key_addresses")
-        .unwrap();
-    let cx = Context {
-        config: &app.config,
-        db: &pool,
-        vault: &vault,
-        now: time::OffsetDateTime::now_utc(),
-    };
-    let mut found: Vec<_> = check
-        .run(&cx)
-        .unwrap()
-        .into_iter()
-        .map(|f| (f.subject, f.severity))
-        .collect();
-    found.sort();
-    found
+    let now = time::OffsetDateTime::now_utc();
+    scan::found(
+        &app.config,
+        &pool,
+        &vault,
+        "behaviour.api_key_addresses",
+        now,
+    )
 }
 
 /// Makes every network recorded so far `days` old.

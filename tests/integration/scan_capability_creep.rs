@@ -3,32 +3,22 @@
 //! found, stay reported for a week, then resolve; a demotion is no finding.
 
 use outpost::identity::{Capability, Role, user};
-use outpost::scan::{Context, Severity, checks};
+use outpost::scan::Severity;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 use crate::support::app::create_api_key;
 use crate::support::backup::Server;
+use crate::support::scan;
 
 fn scan(server: &Server, now: OffsetDateTime) -> Vec<(String, Severity)> {
-    let check = checks::all()
-        .into_iter()
-        .find(|c| c.id() == "behaviour.capability_creep")
-        .unwrap();
-    let cx = Context {
-        config: &server.config,
-        db: &server.pool,
-        vault: &server.vault,
+    scan::found(
+        &server.config,
+        &server.pool,
+        &server.vault,
+        "behaviour.capability_creep",
         now,
-    };
-    let mut found: Vec<_> = check
-        .run(&cx)
-        .unwrap()
-        .into_iter()
-        .map(|f| (f.subject, f.severity))
-        .collect();
-    found.sort();
-    found
+    )
 }
 
 #[test]

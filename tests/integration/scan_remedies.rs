@@ -14,13 +14,14 @@ use outpost::db::Db;
 use outpost::db::schema::{findings as findings_table, harden_requests, host_checks, scans};
 use outpost::scan::checks::Drift;
 use outpost::scan::requests::{Pace, ScanRequests};
-use outpost::scan::{self, Check, CheckRun, Context, checks, findings};
+use outpost::scan::{self, Check, CheckRun, Context, findings};
 use outpost::vault::Vault;
 use time::OffsetDateTime;
 
 use crate::support::app::TestApp;
 use crate::support::backup::Server;
 use crate::support::logs;
+use crate::support::scan::check as registered;
 
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
@@ -227,12 +228,7 @@ async fn keys_and_data_open_to_others_are_tightened_and_audited() {
     let mut config = app.config.clone();
     config.data_dir = dir.path().join("data");
     std::fs::create_dir(&config.data_dir).unwrap();
-    let check = || {
-        checks::all()
-            .into_iter()
-            .find(|c| c.id() == "defensive.file_modes")
-            .unwrap()
-    };
+    let check = || registered("defensive.file_modes");
     // Loaded while the keyring is still owner-only: the vault refuses it otherwise.
     let vault = Vault::load(app.keyring.clone()).unwrap();
 

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod netns;
 pub mod pg;
 pub mod s3;
+pub mod scan;
 pub mod smtp;
 pub mod stored;
 pub mod tls;

@@ -98,7 +98,7 @@ impl Controller {
         let test_db = TestDb::new();
         let db = Db::connect_url(&test_db.url, 4, Duration::from_secs(5)).unwrap();
         let vault = Arc::new(Vault::new(Keyring::generate(), None));
-        vault.check_against(&mut *db.get().unwrap()).unwrap();
+        vault.check_against(&mut db.get().unwrap()).unwrap();
         let slack = SlackReceiver::start();
         let mail = SmtpSink::start();
         let settings = Arc::new(ControllerSettings {
@@ -156,7 +156,7 @@ impl Controller {
             client: "Acme".into(),
             region: Some("eu-west".into()),
         };
-        enrolment::create_token(&mut *self.db.get().unwrap(), &who, ttl, now)
+        enrolment::create_token(&mut self.db.get().unwrap(), &who, ttl, now)
             .unwrap()
             .to_string()
     }
@@ -280,7 +280,7 @@ async fn an_enrolment_token_works_once_and_not_after_it_expires() {
     assert_eq!(controller.enroll(&expired).await.status(), 403);
     assert_eq!(controller.enroll("fet_never-issued").await.status(), 403);
 
-    let fleet = satellites::all(&mut *controller.db.get().unwrap()).unwrap();
+    let fleet = satellites::all(&mut controller.db.get().unwrap()).unwrap();
     assert_eq!(fleet.len(), 1);
     assert_eq!(fleet[0].id, enrolled.satellite_id);
     assert_eq!(fleet[0].client, "Acme");
@@ -398,7 +398,7 @@ async fn a_satellite_in_maintenance_does_not_escalate() {
     assert_eq!(controller.report(id, &secret, &healthy(), 0).await, 202);
     let heard = OffsetDateTime::now_utc();
     satellites::set_maintenance(
-        &mut *controller.db.get().unwrap(),
+        &mut controller.db.get().unwrap(),
         "web-1",
         heard + secs(3600),
     )

@@ -181,6 +181,14 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// The fleet controller, on the operators' host: enrolment tokens, the
+    /// controller service, maintenance windows.
+    Fleet {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -254,6 +262,44 @@ enum KeysCommand {
     Rewrap,
     /// List the vault keys: age, data keys wrapped, values under each, state.
     Status,
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Enrolment tokens for new satellites.
+    Token {
+        #[command(subcommand)]
+        command: FleetTokenCommand,
+    },
+    /// Run the controller: satellites' enrolment and reports, the status sweep,
+    /// escalation and retention (`[controller]`).
+    Serve,
+    /// Silence a satellite's escalations until a time (RFC 3339) or for a duration
+    /// (`2h`); a past time ends the window.
+    Maintenance {
+        /// The satellite's name or id.
+        satellite: String,
+        #[arg(long, value_name = "WHEN")]
+        until: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetTokenCommand {
+    /// Print a one-time token (only its hash is stored) that enrols one satellite.
+    Create {
+        /// The satellite's name in the fleet.
+        #[arg(long)]
+        name: String,
+        /// The client it serves.
+        #[arg(long)]
+        client: String,
+        #[arg(long)]
+        region: Option<String>,
+        /// How long the token stays valid [default: controller.token_ttl, 24h].
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +404,29 @@ fn main() -> ExitCode {
             &signature,
             ignore_time,
         ),
+        Command::Fleet { config, command } => match command {
+            FleetCommand::Token {
+                command:
+                    FleetTokenCommand::Create {
+                        name,
+                        client,
+                        region,
+                        expires,
+                    },
+            } => cli::fleet::create_token(
+                config.as_deref(),
+                outpost::fleet::controller::enrolment::TokenFor {
+                    name,
+                    client,
+                    region,
+                },
+                expires.as_deref(),
+            ),
+            FleetCommand::Serve => cli::fleet::serve(config.as_deref()),
+            FleetCommand::Maintenance { satellite, until } => {
+                cli::fleet::maintenance(config.as_deref(), &satellite, &until)
+            }
+        },
         Command::Config {
             config,
             command: ConfigCommand::Check,

@@ -72,6 +72,30 @@ pub const KEPT_TABLES: &[(&str, &str)] = &[
         "cancellations",
         "the record that the service ended, and when",
     ),
+    (
+        "fleet_enrolment_tokens",
+        "the fleet controller's own table: empty on a client's server",
+    ),
+    (
+        "fleet_satellites",
+        "the fleet controller's own table: empty on a client's server",
+    ),
+    (
+        "fleet_heartbeats",
+        "the fleet controller's own table: empty on a client's server",
+    ),
+    (
+        "fleet_heartbeat_rollups",
+        "the fleet controller's own table: empty on a client's server",
+    ),
+    (
+        "fleet_report_ids",
+        "the fleet controller's own table: empty on a client's server",
+    ),
+    (
+        "fleet_alerts",
+        "the fleet controller's own table: empty on a client's server",
+    ),
     ("__diesel_schema_migrations", "the schema version"),
 ];
 

@@ -388,7 +388,93 @@ diesel::joinable!(totp_credentials -> users (user_id));
 // No foreign key any more (leaves outlive archived entries), but the relation holds.
 diesel::joinable!(audit_leaves -> audit_events (event_id));
 
+diesel::table! {
+    fleet_enrolment_tokens (id) {
+        id -> Uuid,
+        token_sha256 -> Bytea,
+        name -> Text,
+        client -> Text,
+        region -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        satellite_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    fleet_satellites (id) {
+        id -> Uuid,
+        name -> Text,
+        client -> Text,
+        region -> Nullable<Text>,
+        provisioned_at -> Timestamptz,
+        version -> Text,
+        secret_sealed -> Text,
+        last_report_at -> Nullable<Timestamptz>,
+        status -> Text,
+        maintenance_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    fleet_heartbeats (id) {
+        id -> Int8,
+        satellite_id -> Uuid,
+        report_id -> Uuid,
+        taken_at -> Timestamptz,
+        received_at -> Timestamptz,
+        cpu_percent -> Float4,
+        memory_percent -> Float4,
+        worst_disk_percent -> Float4,
+        report -> Jsonb,
+    }
+}
+
+diesel::table! {
+    fleet_heartbeat_rollups (satellite_id, hour) {
+        satellite_id -> Uuid,
+        hour -> Timestamptz,
+        samples -> Int4,
+        cpu_avg -> Float4,
+        cpu_max -> Float4,
+        memory_avg -> Float4,
+        memory_max -> Float4,
+        disk_avg -> Float4,
+        disk_max -> Float4,
+    }
+}
+
+diesel::table! {
+    fleet_report_ids (report_id) {
+        report_id -> Uuid,
+        satellite_id -> Uuid,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    fleet_alerts (id) {
+        id -> Int8,
+        satellite_id -> Uuid,
+        rule -> Text,
+        detail -> Text,
+        opened_at -> Timestamptz,
+        last_notified_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(fleet_heartbeats -> fleet_satellites (satellite_id));
+diesel::joinable!(fleet_alerts -> fleet_satellites (satellite_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    fleet_alerts,
+    fleet_enrolment_tokens,
+    fleet_heartbeat_rollups,
+    fleet_heartbeats,
+    fleet_report_ids,
+    fleet_satellites,
     access_snapshots,
     alerts,
     api_key_networks,

@@ -26,7 +26,14 @@ pub const CREDENTIAL_VALUE: SealedColumn = SealedColumn {
     key: "id",
 };
 
-pub const ALL: &[SealedColumn] = &[TOTP_SECRET, CREDENTIAL_VALUE];
+/// Each fleet satellite's report-signing secret, on the fleet controller.
+pub const SATELLITE_SECRET: SealedColumn = SealedColumn {
+    table: "fleet_satellites",
+    column: "secret_sealed",
+    key: "id",
+};
+
+pub const ALL: &[SealedColumn] = &[TOTP_SECRET, CREDENTIAL_VALUE, SATELLITE_SECRET];
 
 impl SealedColumn {
     /// The location of one row's value.

@@ -39,6 +39,13 @@ pub enum AppError {
     /// An API request without a valid key.
     #[error("unauthorized")]
     Unauthorized,
+    /// A signed request (a fleet report) whose sender or signature did not check out;
+    /// which of them is for the log only.
+    #[error("signature refused")]
+    SignatureRefused,
+    /// A request for the fleet operators' API without the operator token.
+    #[error("operator token required")]
+    OperatorTokenRequired,
     #[error("forbidden: missing {0}")]
     Forbidden(crate::identity::Capability),
     /// A refusal that is not about capabilities (e.g. an Admin acting on an Owner).
@@ -164,6 +171,19 @@ impl AppError {
                 "Authentication required",
                 "Send an API key as `Authorization: Bearer opk_…`.",
             ),
+            AppError::SignatureRefused => Problem::typed(
+                S::UNAUTHORIZED,
+                "urn:outpost:problem:signature",
+                "Signature refused",
+                "The request must be signed (webhook-signature) by a known sender, \
+                 with a webhook-timestamp within five minutes of the receiver's clock.",
+            ),
+            AppError::OperatorTokenRequired => Problem::typed(
+                S::UNAUTHORIZED,
+                "urn:outpost:problem:unauthorized",
+                "Authentication required",
+                "Send the controller's operator token as `Authorization: Bearer …`.",
+            ),
             AppError::Forbidden(capability) => Problem::typed(
                 S::FORBIDDEN,
                 "urn:outpost:problem:forbidden",
@@ -239,6 +259,9 @@ impl ResponseError for AppError {
             AppError::MfaEnrolmentRequired => redirect("/account/mfa"),
             AppError::Unauthorized => HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"outpost\""))
+                .finish(),
+            AppError::OperatorTokenRequired => HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"outpost-fleet\""))
                 .finish(),
             AppError::TooManyRequests { retry_after_secs } => HttpResponse::TooManyRequests()
                 .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))

@@ -8,7 +8,7 @@ mod backups;
 mod credentials;
 mod dashboard;
 mod export;
-mod health;
+pub mod health;
 mod invite;
 mod keys;
 mod mfa;

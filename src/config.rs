@@ -62,6 +62,8 @@ pub struct Config {
     pub scan: crate::scan::settings::ScanSettings,
     /// HTTPS: listener, certificate files, and the HTTP listener that redirects.
     pub tls: crate::tls::TlsSettings,
+    /// Health reports to the operators' fleet controller.
+    pub fleet: crate::fleet::settings::FleetSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -158,6 +160,7 @@ impl Default for Config {
             backup: crate::backup::settings::BackupSettings::default(),
             scan: crate::scan::settings::ScanSettings::default(),
             tls: crate::tls::TlsSettings::default(),
+            fleet: crate::fleet::settings::FleetSettings::default(),
         }
     }
 }
@@ -267,6 +270,7 @@ impl Config {
         if let Some((key, why)) = (self.backup.problem())
             .or_else(|| self.scan.problem())
             .or_else(|| self.tls.problem())
+            .or_else(|| self.fleet.problem())
         {
             return fail(&key, &why);
         }

@@ -181,6 +181,13 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// Report this server's health to the operators' fleet controller.
+    Fleet {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -254,6 +261,21 @@ enum KeysCommand {
     Rewrap,
     /// List the vault keys: age, data keys wrapped, values under each, state.
     Status,
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Enrol with the controller using the one-time token an operator created there;
+    /// the satellite id and signing secret are kept (sealed). Enrolling again replaces them.
+    Enroll {
+        /// The controller's base URL, e.g. https://fleet.example.com.
+        #[arg(long, value_name = "URL")]
+        controller: String,
+        /// The one-time enrolment token (or from OUTPOST_FLEET_TOKEN, kept out of the
+        /// process list).
+        #[arg(long, env = "OUTPOST_FLEET_TOKEN", hide_env_values = true)]
+        token: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +380,10 @@ fn main() -> ExitCode {
             &signature,
             ignore_time,
         ),
+        Command::Fleet {
+            config,
+            command: FleetCommand::Enroll { controller, token },
+        } => cli::fleet::enroll(config.as_deref(), &controller, &token),
         Command::Config {
             config,
             command: ConfigCommand::Check,

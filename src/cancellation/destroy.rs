@@ -72,6 +72,10 @@ pub const KEPT_TABLES: &[(&str, &str)] = &[
         "cancellations",
         "the record that the service ended, and when",
     ),
+    (
+        "fleet_enrolment",
+        "the operators' fleet enrolment: keeps the server's health watched, no client data",
+    ),
     ("__diesel_schema_migrations", "the schema version"),
 ];
 

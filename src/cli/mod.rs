@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cancel;
 pub mod config_check;
 pub mod export;
+pub mod fleet;
 pub mod harden;
 pub mod harden_requests;
 mod host_record;

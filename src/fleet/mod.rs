@@ -1,5 +1,10 @@
 //! The fleet: each satellite (an Outpost server) reports its health to the operators'
 //! fleet controller, which watches for silence and escalates. `protocol` is what the
-//! two exchange.
+//! two exchange; `enrolment`, `health`, `queue` and `reporter` are the satellite's side.
 
+pub mod enrolment;
+pub mod health;
 pub mod protocol;
+pub mod queue;
+pub mod reporter;
+pub mod settings;

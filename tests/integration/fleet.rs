@@ -13,7 +13,7 @@ use outpost::db::Db;
 use outpost::fleet::enrolment::{self, Enrolment};
 use outpost::fleet::health::{Gatherer, SSH_TIMEOUT, ssh_banner};
 use outpost::fleet::protocol::{ENROLL_PATH, HEADER_SATELLITE, REPORTS_PATH, Report};
-use outpost::fleet::reporter::Reporter;
+use outpost::fleet::reporter::{Delivery, Reporter, send};
 use outpost::notify::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecret};
 use outpost::scheduler::Heartbeat;
 use outpost::vault::Vault;
@@ -140,14 +140,18 @@ fn config(db: &TestDb, controller: SocketAddr, buffer: usize) -> Arc<Config> {
     Arc::new(config)
 }
 
-fn reporter(config: &Arc<Config>, controller: &Controller) -> Reporter {
-    let enrolment = Enrolment {
+fn enrolment_of(config: &Config, controller: &Controller) -> Enrolment {
+    Enrolment {
         satellite_id: controller.satellite_id,
         controller_url: config.fleet.controller_url.clone(),
         secret: controller.secret.clone(),
         interval_secs: 60,
         enrolled_at: time::OffsetDateTime::now_utc(),
-    };
+    }
+}
+
+fn reporter(config: &Arc<Config>, controller: &Controller) -> Reporter {
+    let enrolment = enrolment_of(config, controller);
     let db = Db::connect(config).unwrap();
     Reporter::new(
         Arc::clone(config),
@@ -181,6 +185,23 @@ async fn reports_arrive_signed_and_in_order() {
     assert!(report.app.scheduler_alive);
     assert_eq!(report.app.last_backup_age_hours, None);
     assert_eq!(report.security.open_findings.get("critical"), Some(&0));
+
+    // A report the controller already has (its answer was lost) counts as delivered; a
+    // signature the controller does not accept is retried, never dropped.
+    let endpoint = format!("{}{REPORTS_PATH}", config.fleet.controller_url);
+    let client = reqwest::Client::new();
+    let mut enrolment = enrolment_of(&config, &controller);
+    assert_eq!(
+        send(&client, &endpoint, &enrolment, report).await,
+        Delivery::Delivered
+    );
+    enrolment.secret = WebhookSecret::generate();
+    let refused = send(&client, &endpoint, &enrolment, &taken[1]).await;
+    assert!(
+        matches!(refused, Delivery::Retry(ref why) if why.starts_with("401")),
+        "{refused:?}"
+    );
+    assert_eq!(controller.accepted(), ids);
     server.stop(true).await;
 }
 

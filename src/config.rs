@@ -64,6 +64,8 @@ pub struct Config {
     pub tls: crate::tls::TlsSettings,
     /// The fleet controller (`outpost fleet serve`); unused on a satellite.
     pub controller: crate::fleet::controller::settings::ControllerSettings,
+    /// Health reports to the operators' fleet controller.
+    pub fleet: crate::fleet::settings::FleetSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -161,6 +163,7 @@ impl Default for Config {
             scan: crate::scan::settings::ScanSettings::default(),
             tls: crate::tls::TlsSettings::default(),
             controller: Default::default(),
+            fleet: crate::fleet::settings::FleetSettings::default(),
         }
     }
 }
@@ -271,6 +274,7 @@ impl Config {
             .or_else(|| self.scan.problem())
             .or_else(|| self.tls.problem())
             .or_else(|| self.controller.problem())
+            .or_else(|| self.fleet.problem())
         {
             return fail(&key, &why);
         }

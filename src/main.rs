@@ -181,8 +181,8 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
-    /// The fleet controller, on the operators' host: enrolment tokens, the
-    /// controller service, maintenance windows.
+    /// The fleet: this server's enrolment with the operators' controller, and the
+    /// controller itself (enrolment tokens, the service, maintenance windows).
     Fleet {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
         config: Option<PathBuf>,
@@ -266,6 +266,17 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum FleetCommand {
+    /// Enrol with the controller using the one-time token an operator created there;
+    /// the satellite id and signing secret are kept (sealed). Enrolling again replaces them.
+    Enroll {
+        /// The controller's base URL, e.g. https://fleet.example.com.
+        #[arg(long, value_name = "URL")]
+        controller: String,
+        /// The one-time enrolment token (or from OUTPOST_FLEET_TOKEN, kept out of the
+        /// process list).
+        #[arg(long, env = "OUTPOST_FLEET_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Enrolment tokens for new satellites.
     Token {
         #[command(subcommand)]
@@ -405,6 +416,9 @@ fn main() -> ExitCode {
             ignore_time,
         ),
         Command::Fleet { config, command } => match command {
+            FleetCommand::Enroll { controller, token } => {
+                cli::fleet::enroll(config.as_deref(), &controller, &token)
+            }
             FleetCommand::Token {
                 command:
                     FleetTokenCommand::Create {
@@ -413,7 +427,7 @@ fn main() -> ExitCode {
                         region,
                         expires,
                     },
-            } => cli::fleet::create_token(
+            } => cli::fleet_controller::create_token(
                 config.as_deref(),
                 outpost::fleet::controller::enrolment::TokenFor {
                     name,
@@ -422,9 +436,9 @@ fn main() -> ExitCode {
                 },
                 expires.as_deref(),
             ),
-            FleetCommand::Serve => cli::fleet::serve(config.as_deref()),
+            FleetCommand::Serve => cli::fleet_controller::serve(config.as_deref()),
             FleetCommand::Maintenance { satellite, until } => {
-                cli::fleet::maintenance(config.as_deref(), &satellite, &until)
+                cli::fleet_controller::maintenance(config.as_deref(), &satellite, &until)
             }
         },
         Command::Config {

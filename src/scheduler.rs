@@ -4,7 +4,8 @@
 //! forgotten sign-in failures, an hourly step of a cancellation in force (and removal
 //! of expired exports), a daily check that the vault key is not due for rotation,
 //! the backup schedules (see `backup::scheduled`), the nightly security scan (see
-//! `scan::scheduled`) and a scan when a skill directory changes (`scan::watch`). Jobs
+//! `scan::scheduled`), a scan when a skill directory changes (`scan::watch`) and the
+//! health reports to the fleet controller (`fleet::reporter`). Jobs
 //! run the blocking database work on the blocking pool and log their outcome; a
 //! failing run is logged loudly and retried at the next tick.
 
@@ -12,6 +13,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -38,6 +40,39 @@ const PURGE_HOURLY: &str = "0 17 * * * *";
 const VERIFY_HOURLY: &str = "0 41 * * * *";
 const KEY_REMINDER_DAILY: &str = "0 3 7 * * *";
 const CANCELLATION_HOURLY: &str = "0 29 * * * *";
+const HEARTBEAT_EVERY_MINUTE: &str = "45 * * * * *";
+
+/// The scheduler's pulse, for the fleet report's `scheduler_alive`: a job beats it
+/// every minute, so a stalled or dead scheduler shows as silence.
+#[derive(Debug)]
+pub struct Heartbeat(AtomicI64);
+
+impl Heartbeat {
+    /// Beats missed before the scheduler counts as dead.
+    const SILENCE: i64 = 3 * 60;
+
+    pub fn new() -> Self {
+        let heartbeat = Self(AtomicI64::new(0));
+        heartbeat.beat();
+        heartbeat
+    }
+
+    pub fn beat(&self) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.0.store(now, Ordering::Relaxed);
+    }
+
+    pub fn alive(&self) -> bool {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        now - self.0.load(Ordering::Relaxed) <= Self::SILENCE
+    }
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// What the background work of `outpost serve` (backups, scans) runs with; cheap to
 /// clone into each job.
@@ -256,6 +291,15 @@ pub async fn start(
         Box::pin(async move { p.remind_key_rotation().await })
     })
     .await?;
+    let heartbeat = Arc::new(Heartbeat::new());
+    {
+        let heartbeat = Arc::clone(&heartbeat);
+        let job = Job::new_async(HEARTBEAT_EVERY_MINUTE, move |_, _| {
+            heartbeat.beat();
+            Box::pin(async {})
+        })?;
+        scheduler.add(job).await?;
+    }
     let services = Services {
         config: periodic.config.clone(),
         db: periodic.db.clone(),
@@ -304,6 +348,7 @@ pub async fn start(
     if let Some(watch) = services.skill_watch() {
         tokio::spawn(watch.run(requests.clone()));
     }
+    tokio::spawn(services.clone().start_fleet_reports(heartbeat));
     tokio::spawn(async move {
         services.start_backups().await;
         services.start_scans().await;

@@ -96,6 +96,10 @@ pub const KEPT_TABLES: &[(&str, &str)] = &[
         "fleet_alerts",
         "the fleet controller's own table: empty on a client's server",
     ),
+    (
+        "fleet_enrolment",
+        "the operators' fleet enrolment: keeps the server's health watched, no client data",
+    ),
     ("__diesel_schema_migrations", "the schema version"),
 ];
 

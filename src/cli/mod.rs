@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod config_check;
 pub mod export;
 pub mod fleet;
+pub mod fleet_controller;
 pub mod harden;
 pub mod harden_requests;
 mod host_record;

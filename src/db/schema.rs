@@ -205,6 +205,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    fleet_enrolment (satellite_id) {
+        satellite_id -> Uuid,
+        controller_url -> Text,
+        secret_sealed -> Text,
+        interval_secs -> Int8,
+        enrolled_at -> Timestamptz,
+        only_one -> Bool,
+    }
+}
+
+diesel::table! {
     finding_episodes (id) {
         id -> Int8,
         fingerprint -> Text,
@@ -491,6 +502,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     exports,
     finding_episodes,
     findings,
+    fleet_enrolment,
     harden_requests,
     host_checks,
     invitations,

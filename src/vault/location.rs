@@ -33,7 +33,19 @@ pub const SATELLITE_SECRET: SealedColumn = SealedColumn {
     key: "id",
 };
 
-pub const ALL: &[SealedColumn] = &[TOTP_SECRET, CREDENTIAL_VALUE, SATELLITE_SECRET];
+/// The secret this server signs its fleet health reports with.
+pub const FLEET_SECRET: SealedColumn = SealedColumn {
+    table: "fleet_enrolment",
+    column: "secret_sealed",
+    key: "satellite_id",
+};
+
+pub const ALL: &[SealedColumn] = &[
+    TOTP_SECRET,
+    CREDENTIAL_VALUE,
+    SATELLITE_SECRET,
+    FLEET_SECRET,
+];
 
 impl SealedColumn {
     /// The location of one row's value.

@@ -22,6 +22,7 @@ mod credentials;
 mod email;
 mod export;
 mod export_dashboard;
+mod fleet;
 mod fleet_controller;
 mod harden;
 mod host_fail2ban;

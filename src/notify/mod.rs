@@ -1,10 +1,12 @@
-//! What Outpost tells people outside the dashboard. Email is the one channel: `email`
-//! delivers over SMTP, `messages` words each notice, `alerts` keeps the problems that
-//! need a person until they are resolved.
+//! What Outpost tells people outside the dashboard. `email` delivers over SMTP,
+//! `messages` words each notice, `alerts` keeps the problems that need a person until
+//! they are resolved, `webhooks` sends the client's systems signed events, and
+//! `breach` words the notice of a personal-data breach.
 
 pub mod alerts;
 pub mod email;
 pub mod messages;
 pub mod signature;
+pub mod webhooks;
 
 pub use email::{Email, EmailError, Mailer};

@@ -26,7 +26,14 @@ pub const CREDENTIAL_VALUE: SealedColumn = SealedColumn {
     key: "id",
 };
 
-pub const ALL: &[SealedColumn] = &[TOTP_SECRET, CREDENTIAL_VALUE];
+/// The signing secrets of the client's outbound webhooks.
+pub const WEBHOOK_SECRET: SealedColumn = SealedColumn {
+    table: "webhook_endpoints",
+    column: "secret_sealed",
+    key: "id",
+};
+
+pub const ALL: &[SealedColumn] = &[TOTP_SECRET, CREDENTIAL_VALUE, WEBHOOK_SECRET];
 
 impl SealedColumn {
     /// The location of one row's value.

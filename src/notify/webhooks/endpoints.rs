@@ -204,6 +204,23 @@ pub fn delete(
     })
 }
 
+/// Queues a `webhook.test` message for one endpoint, so its owner can check their
+/// receiver; audited.
+pub fn send_test(
+    conn: &mut PgConnection,
+    actor: &User,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), WebhookError> {
+    conn.transaction(|conn| {
+        find(conn, id)?.ok_or(WebhookError::NotFound)?;
+        let data = json!({ "message": "A test event from Outpost: your receiver works.", "requested_by": actor.email });
+        super::outbox::enqueue_to(conn, id, super::events::TEST, data)?;
+        audited(conn, (actor, client), "webhook.test_queued", id, json!({}))?;
+        Ok(())
+    })
+}
+
 /// The endpoint's signing secret, for the delivery worker.
 pub fn secret(
     conn: &mut PgConnection,

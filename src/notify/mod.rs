@@ -4,6 +4,7 @@
 //! `breach` words the notice of a personal-data breach.
 
 pub mod alerts;
+pub mod breach;
 pub mod email;
 pub mod messages;
 pub mod signature;

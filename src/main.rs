@@ -50,6 +50,38 @@ struct WebhookMessage {
 }
 
 #[derive(Subcommand)]
+enum EmailCommand {
+    /// Send a test email through the configured relay; exit 1 with the SMTP error.
+    Test {
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Email every member the notice of a personal-data breach, with the regulator's
+    /// deadline 72 hours after detection (audited).
+    Breach {
+        /// The Owner sending it (the notice names them as the contact).
+        #[arg(long, value_name = "EMAIL")]
+        owner: String,
+        /// What happened.
+        #[arg(long)]
+        summary: String,
+        /// When it was detected, RFC 3339 (e.g. 2026-12-06T21:30:00Z).
+        #[arg(long, value_name = "TIME")]
+        detected_at: String,
+        /// What data is affected.
+        #[arg(long)]
+        data: String,
+        /// What is being done about it.
+        #[arg(long)]
+        actions: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the web dashboard and JSON API (applies pending migrations first).
     Serve {
@@ -174,6 +206,20 @@ enum Command {
         /// One JSON object: `checks` (id, status, duration) and the open `findings`.
         #[arg(long)]
         json: bool,
+    },
+    /// Check the mail relay.
+    Email {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: EmailCommand,
+    },
+    /// Notices to every member.
+    Notify {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: NotifyCommand,
     },
     /// Sign or verify a Standard Webhooks message (the body on stdin), to debug a
     /// receiver of Outpost's webhooks.
@@ -343,6 +389,30 @@ fn main() -> ExitCode {
             },
         ),
         Command::Migrate { config } => cli::migrate::run(config.as_deref()),
+        Command::Email {
+            config,
+            command: EmailCommand::Test { to },
+        } => cli::notify::test_email(config.as_deref(), &to),
+        Command::Notify {
+            config,
+            command:
+                NotifyCommand::Breach {
+                    owner,
+                    summary,
+                    detected_at,
+                    data,
+                    actions,
+                },
+        } => cli::notify::breach(
+            config.as_deref(),
+            cli::notify::BreachArgs {
+                owner: &owner,
+                summary: &summary,
+                data: &data,
+                actions: &actions,
+                detected_at: &detected_at,
+            },
+        ),
         Command::Admin {
             config,
             command: AdminCommand::CreateOwner { email },

@@ -5,7 +5,8 @@
 //! of expired exports), a daily check that the vault key is not due for rotation,
 //! the backup schedules (see `backup::scheduled`), the nightly security scan (see
 //! `scan::scheduled`), a scan when a skill directory changes (`scan::watch`) and the
-//! health reports to the fleet controller (`fleet::reporter`). Jobs
+//! health reports to the fleet controller (`fleet::reporter`) and the webhook delivery
+//! worker (`notify::webhooks::delivery`). Jobs
 //! run the blocking database work on the blocking pool and log their outcome; a
 //! failing run is logged loudly and retried at the next tick.
 
@@ -30,7 +31,7 @@ use crate::export::store;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 use crate::identity::user;
-use crate::notify::{Mailer, messages};
+use crate::notify::{Mailer, messages, webhooks};
 use crate::scan::requests::{Pace, ScanRequests};
 use crate::vault::{Vault, reminder};
 
@@ -344,6 +345,10 @@ pub async fn start(
     periodic.checkpoint().await;
     periodic.remind_key_rotation().await;
     // In the background: a catch-up backup or a deploy's scan must not hold up serving.
+    tokio::spawn(webhooks::delivery::run(
+        periodic.db.clone(),
+        periodic.vault.clone(),
+    ));
     let (requests, receiver) = scans;
     if let Some(watch) = services.skill_watch() {
         tokio::spawn(watch.run(requests.clone()));

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::db::schema::backup_runs;
 use crate::notify::alerts::{self, Severity};
+use crate::notify::webhooks;
 use crate::vault::Vault;
 
 /// One key for every backup, drill and restore on this database.
@@ -297,6 +298,13 @@ impl<'a> Backups<'a> {
                                 "removed_partial": cleaned,
                             })),
                     )?;
+                    webhooks::events::backup_completed(
+                        conn,
+                        id,
+                        target_name,
+                        trigger.as_str(),
+                        stored,
+                    )?;
                     alerts::resolve(conn, &alert_key)
                 })?;
                 tracing::info!(backup = %id, stored_bytes = stored, seconds = duration.as_secs_f64(), "backup complete");
@@ -329,6 +337,13 @@ impl<'a> Backups<'a> {
                                 "trigger": trigger.as_str(),
                                 "error": message,
                             })),
+                    )?;
+                    webhooks::events::backup_failed(
+                        conn,
+                        id,
+                        target_name,
+                        trigger.as_str(),
+                        &message,
                     )?;
                     alerts::raise(
                         conn,

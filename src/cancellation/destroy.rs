@@ -31,6 +31,8 @@ pub const DESTROYED_TABLES: &[&str] = &[
     "role_grants",
     "invitations",
     "stored_credentials",
+    "webhook_deliveries",
+    "webhook_endpoints",
     "login_throttle",
     "host_checks",
     "harden_requests",

@@ -14,6 +14,7 @@ pub mod harden_requests;
 mod host_record;
 pub mod keys;
 pub mod migrate;
+pub mod notify;
 pub mod scan;
 pub mod serve;
 pub mod webhook;

@@ -388,6 +388,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        endpoint_id -> Uuid,
+        event_type -> Text,
+        message_id -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        last_status -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Uuid,
+        url -> Text,
+        description -> Text,
+        events -> Array<Text>,
+        secret_sealed -> Text,
+        created_by -> Nullable<Uuid>,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_key_networks -> api_keys (key_id));
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(finding_episodes -> findings (fingerprint));
@@ -395,6 +425,7 @@ diesel::joinable!(cancellations -> exports (export_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 // No foreign key any more (leaves outlive archived entries), but the relation holds.
 diesel::joinable!(audit_leaves -> audit_events (event_id));
@@ -518,4 +549,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     stored_credentials,
     users,
     vault_keks,
+    webhook_deliveries,
+    webhook_endpoints,
 );

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{ClientInfo, Role, User, normalize_email, token, user};
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::db::schema::{invitations, role_grants, sessions, totp_credentials, users};
+use crate::notify::webhooks;
 use crate::secret::SecretString;
 
 #[derive(Debug, thiserror::Error)]
@@ -371,6 +372,7 @@ pub fn accept_invitation(
             .client(client)
             .details(json!({ "invitation": invitation.id, "role": member.role })),
         )?;
+        webhooks::events::member_added(conn, member.id, &member.email, member.role)?;
         user::find(conn, member.id)?.ok_or(TeamError::NoSuchMember)
     })
 }

@@ -119,6 +119,15 @@ pub fn key_rotation_due(to: &str, server_name: &str, kek: u32, reasons: &[String
     email(to, format!("Rotate the vault key of {server_name}"), &body)
 }
 
+/// A test of the mail relay, asked for by `requested_by` (a person, or the CLI).
+pub fn test_email(to: &str, server_name: &str, requested_by: &str) -> Email {
+    let body = TestEmail {
+        server_name,
+        requested_by,
+    };
+    email(to, format!("Test email from {server_name}"), &body)
+}
+
 /// An alert, told once when raised.
 pub fn alert(to: &str, server_name: &str, alert: &super::alerts::Alert) -> Email {
     let body = AlertRaised {
@@ -243,6 +252,13 @@ struct AlertRaised<'a> {
     summary: &'a str,
     detail: &'a str,
     raised_at: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/test.txt", escape = "none")]
+struct TestEmail<'a> {
+    server_name: &'a str,
+    requested_by: &'a str,
 }
 
 #[derive(Template)]

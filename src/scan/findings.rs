@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::{CheckRun, Found, Severity};
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::db::schema::{finding_episodes, findings, scans};
-use crate::notify::alerts;
+use crate::notify::{alerts, webhooks};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = findings)]
@@ -109,6 +109,13 @@ pub fn record(
                 scans::open_by_severity.eq(json!(open)),
             ))
             .execute(conn)?;
+        let opened: Vec<String> = changes
+            .opened
+            .iter()
+            .chain(&changes.reopened)
+            .cloned()
+            .collect();
+        webhooks::events::scan_recorded(conn, trigger, &opened, &changes.resolved, &open)?;
         audit::record(
             conn,
             &Event::new(Actor::System, "security.scanned", Outcome::Success).details(json!({

@@ -33,6 +33,13 @@ pub const SATELLITE_SECRET: SealedColumn = SealedColumn {
     key: "id",
 };
 
+/// The signing secrets of the client's outbound webhooks.
+pub const WEBHOOK_SECRET: SealedColumn = SealedColumn {
+    table: "webhook_endpoints",
+    column: "secret_sealed",
+    key: "id",
+};
+
 /// The secret this server signs its fleet health reports with.
 pub const FLEET_SECRET: SealedColumn = SealedColumn {
     table: "fleet_enrolment",
@@ -44,6 +51,7 @@ pub const ALL: &[SealedColumn] = &[
     TOTP_SECRET,
     CREDENTIAL_VALUE,
     SATELLITE_SECRET,
+    WEBHOOK_SECRET,
     FLEET_SECRET,
 ];
 

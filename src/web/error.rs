@@ -356,6 +356,20 @@ impl From<CredentialError> for AppError {
     }
 }
 
+impl From<crate::notify::webhooks::WebhookError> for AppError {
+    fn from(e: crate::notify::webhooks::WebhookError) -> Self {
+        use crate::notify::webhooks::WebhookError as E;
+        let text = e.to_string();
+        match e {
+            E::NotFound => AppError::NotFound,
+            E::Vault(_) | E::Db(_) | E::Pool(_) => AppError::Internal(text),
+            E::InvalidUrl(_) | E::NoEvents | E::UnknownEvent(_) | E::DescriptionTooLong => {
+                AppError::Unprocessable(capitalised(&text))
+            }
+        }
+    }
+}
+
 /// Domain errors read as clauses; a problem's detail reads as a sentence.
 fn capitalised(text: &str) -> String {
     let mut chars = text.chars();

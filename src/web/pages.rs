@@ -60,6 +60,7 @@ impl<'a> Layout<'a> {
             (Capability::TeamView, "/team", "Team"),
             (Capability::CredentialsView, "/credentials", "Credentials"),
             (Capability::ApiKeysManage, "/keys", "API keys"),
+            (Capability::WebhooksManage, "/webhooks", "Notifications"),
             (Capability::DataExport, "/export", "Export"),
             (
                 Capability::SecurityPolicyManage,

@@ -61,3 +61,4 @@ mod totp;
 mod units;
 mod vault;
 mod webhook_cli;
+mod webhooks;

@@ -11,6 +11,7 @@ pub mod host_root;
 pub mod logs;
 pub mod netns;
 pub mod pg;
+pub mod receiver;
 pub mod s3;
 pub mod scan;
 pub mod smtp;

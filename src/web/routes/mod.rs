@@ -20,6 +20,7 @@ mod setup;
 mod sign_in;
 mod table;
 mod team;
+mod webhooks;
 
 pub use table::{Accepts, Access, Endpoint, Routes};
 
@@ -112,6 +113,12 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.post("/team/members/{id}/remove", SignedIn, team::remove);
     r.post("/team/grants/{id}/approve", SignedIn, team::approve);
     r.post("/team/grants/{id}/reject", SignedIn, team::reject);
+    r.get("/webhooks", SignedIn, webhooks::page);
+    r.post("/webhooks", SignedIn, webhooks::create);
+    r.post("/webhooks/{id}/test", SignedIn, webhooks::send_test);
+    r.post("/webhooks/{id}/disable", SignedIn, webhooks::disable);
+    r.post("/webhooks/{id}/delete", SignedIn, webhooks::delete);
+    r.post("/webhooks/test-email", SignedIn, webhooks::test_email);
 
     // The JSON API, for API keys.
     r.get("/api/v1/me", SignedIn, api::me);
@@ -158,6 +165,14 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
         "/api/v1/credentials/{id}/reveal",
         SignedIn,
         credentials::api::reveal,
+    );
+    r.get("/api/v1/webhooks", SignedIn, webhooks::api::list);
+    r.post("/api/v1/webhooks", SignedIn, webhooks::api::create);
+    r.delete("/api/v1/webhooks/{id}", SignedIn, webhooks::api::delete);
+    r.get(
+        "/api/v1/webhooks/{id}/deliveries",
+        SignedIn,
+        webhooks::api::deliveries,
     );
     r.get("/api/v1/exports", SignedIn, export::api::list);
     r.post("/api/v1/exports", SignedIn, export::api::create);

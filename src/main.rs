@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use outpost::cli;
 
@@ -235,6 +235,11 @@ enum Command {
         #[command(subcommand)]
         command: FleetCommand,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell), e.g. `outpost completions bash > /etc/bash_completion.d/outpost`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `outpost man > /usr/share/man/man1/outpost.1`.
+    Man,
     /// Inspect the configuration.
     Config {
         #[arg(long, env = "OUTPOST_CONFIG", global = true)]
@@ -373,6 +378,18 @@ fn main() -> ExitCode {
         outpost::telemetry::init();
     }
     let result = match args.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Args::command(),
+                "outpost",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Args::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| cli::CliError::Failed(format!("cannot write the man page: {e}"))),
         Command::Serve {
             config,
             https_listen,

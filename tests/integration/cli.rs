@@ -323,3 +323,34 @@ fn serve_refuses_to_start_without_a_private_vault_key() {
         "{err}"
     );
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_definitions() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for command in ["serve", "scan", "backup", "harden", "fleet", "webhook"] {
+            assert!(
+                script.contains(command),
+                "{shell} completion lacks {command}"
+            );
+        }
+    }
+    let man = run(&["man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8(man.stdout).unwrap();
+    assert!(page.contains(".TH outpost 1"), "{page}");
+    assert!(
+        page.contains("outpost\\-scan"),
+        "subcommands are listed: {page}"
+    );
+    let unknown = run(&["completions", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -286,3 +286,25 @@ async fn list(
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "satellites": views })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::routes::Endpoint;
+
+    fn declared() -> Vec<Endpoint> {
+        let mut listing = Routes::listing();
+        crate::web::routes::declare_sign_in(&mut listing);
+        listing.into_endpoints()
+    }
+
+    #[test]
+    fn operators_sign_in_through_the_dashboards_own_routes() {
+        let ours = routes().into_endpoints();
+        for shared in declared() {
+            assert!(ours.contains(&shared), "{} {}", shared.method, shared.path);
+        }
+        let fleet = ours.iter().find(|e| e.path == "/fleet").unwrap();
+        assert_eq!(fleet.access, Access::SignedIn);
+    }
+}

@@ -123,9 +123,12 @@ fn rate(rate: Option<f64>) -> String {
     percent(rate.map(|r| r * 100.0))
 }
 
+/// Which figure of an hour a chart draws.
+type Pick = fn(&HourlyLoad) -> f32;
+
 /// CPU, memory and disk of one satellite, an hourly bar each over the window.
 fn load_charts(load: &[HourlyLoad], hours: &[OffsetDateTime]) -> Vec<Chart> {
-    let series: [(&'static str, fn(&HourlyLoad) -> f32); 3] = [
+    let series: [(&'static str, Pick); 3] = [
         ("CPU", |l| l.cpu),
         ("Memory", |l| l.memory),
         ("Fullest disk", |l| l.disk),

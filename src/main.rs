@@ -333,6 +333,11 @@ enum FleetCommand {
         #[command(subcommand)]
         command: FleetTokenCommand,
     },
+    /// Operators' accounts on the controller (its dashboard at /fleet).
+    Operator {
+        #[command(subcommand)]
+        command: FleetOperatorCommand,
+    },
     /// Run the controller: satellites' enrolment and reports, the status sweep,
     /// escalation and retention (`[controller]`).
     Serve,
@@ -343,6 +348,15 @@ enum FleetCommand {
         satellite: String,
         #[arg(long, value_name = "WHEN")]
         until: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetOperatorCommand {
+    /// Create an operator (or renew an unused setup link) and print the setup link.
+    Create {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -523,6 +537,9 @@ fn main() -> ExitCode {
                 },
                 expires.as_deref(),
             ),
+            FleetCommand::Operator {
+                command: FleetOperatorCommand::Create { email },
+            } => cli::fleet_controller::create_operator(config.as_deref(), &email),
             FleetCommand::Serve => cli::fleet_controller::serve(config.as_deref()),
             FleetCommand::Maintenance { satellite, until } => {
                 cli::fleet_controller::maintenance(config.as_deref(), &satellite, &until)

@@ -1,5 +1,6 @@
-//! `outpost fleet token | serve | maintenance` on the operators' controller host:
-//! enrolment tokens, the controller itself, and maintenance windows.
+//! `outpost fleet token | operator | serve | maintenance` on the operators' controller
+//! host: enrolment tokens, operators' accounts, the controller itself, and
+//! maintenance windows.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -15,10 +16,12 @@ use crate::fleet::controller::enrolment::{self, TokenFor};
 use crate::fleet::controller::escalation::Notifier;
 use crate::fleet::controller::http::{self, ControllerState};
 use crate::fleet::controller::{retention, satellites, sweeper};
+use crate::identity::owner::{self, OwnerSetup};
 use crate::notify::Mailer;
 use crate::notify::email::vault_lookup;
 use crate::notify::slack::Slack;
 use crate::telemetry;
+use crate::web::AppState;
 
 /// How often raw reports are rolled up and old ones pruned.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
@@ -47,6 +50,33 @@ pub fn create_token(
         humantime::format_duration(ttl),
         config.controller.public_url,
     );
+    Ok(())
+}
+
+/// `fleet operator create --email E`: an operator account in the controller's own
+/// database, through the same code and setup link as the dashboard's first Owner.
+pub fn create_operator(path: Option<&Path>, email: &str) -> Result<(), CliError> {
+    let (config, db, _vault) = super::open(path)?;
+    let ttl = config.session.setup_link_ttl;
+    let outcome = owner::ensure_operator(&mut *db.get()?, email, ttl)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let base = config.controller.public_url.trim_end_matches('/');
+    let minutes = ttl.as_secs() / 60;
+    match outcome {
+        OwnerSetup::Created { user, link_token } | OwnerSetup::Reissued { user, link_token } => {
+            println!("{base}/setup/{}", link_token.expose());
+            eprintln!(
+                "Setup link for operator {} (single use, valid {minutes} minutes; earlier links no longer work).",
+                user.email
+            );
+        }
+        OwnerSetup::AlreadyActive { user } => {
+            println!(
+                "Operator {} is already set up; sign in at {base}/login",
+                user.email
+            );
+        }
+    }
     Ok(())
 }
 
@@ -88,10 +118,13 @@ pub fn serve(path: Option<&Path>) -> Result<(), CliError> {
     };
     let listener = TcpListener::bind(settings.listen)
         .map_err(|e| failed(&format!("cannot listen on {}", settings.listen), &e))?;
+    let operators = AppState::sharing_vault(config.clone(), db.clone(), Arc::clone(&vault))
+        .map_err(|e| failed("operators' sign-in", &e))?;
     let state = ControllerState {
         db: db.clone(),
         vault,
         settings: Arc::clone(&settings),
+        operators: Arc::new(operators),
     };
     actix_web::rt::System::new().block_on(async move {
         let (server, addr) =

@@ -31,6 +31,32 @@ pub fn ensure_first_owner(
     raw_email: &str,
     link_ttl: Duration,
 ) -> Result<OwnerSetup, IdentityError> {
+    ensure_owner(conn, raw_email, link_ttl, Owners::OnlyOne)
+}
+
+/// Makes sure `email` is an operator of the fleet controller: an Owner of the
+/// controller's own database, where every account is an operator (no client's data
+/// lives there), so several may exist. Safe to repeat, like [`ensure_first_owner`].
+pub fn ensure_operator(
+    conn: &mut PgConnection,
+    raw_email: &str,
+    link_ttl: Duration,
+) -> Result<OwnerSetup, IdentityError> {
+    ensure_owner(conn, raw_email, link_ttl, Owners::Several)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owners {
+    OnlyOne,
+    Several,
+}
+
+fn ensure_owner(
+    conn: &mut PgConnection,
+    raw_email: &str,
+    link_ttl: Duration,
+    owners_allowed: Owners,
+) -> Result<OwnerSetup, IdentityError> {
     let email = normalize_email(raw_email)?;
     conn.transaction(|conn| {
         // Serialise concurrent runs so two "first" owners cannot both be created.
@@ -45,7 +71,7 @@ pub fn ensure_first_owner(
             record(conn, &user, "owner.setup_link_reissued")?;
             return Ok(OwnerSetup::Reissued { user, link_token });
         }
-        if let Some(other) = owners.first() {
+        if let Some(other) = owners.first().filter(|_| owners_allowed == Owners::OnlyOne) {
             return Err(IdentityError::OwnerExists(other.email.clone()));
         }
         if user::find_by_email(conn, &email)?.is_some() {

@@ -64,11 +64,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, db: Db, vault: Vault) -> Result<Self, StartError> {
+        Self::sharing_vault(config, db, Arc::new(vault))
+    }
+
+    /// With a vault another app shares (the fleet controller's, whose operators sign in
+    /// through this state).
+    pub fn sharing_vault(config: Config, db: Db, vault: Arc<Vault>) -> Result<Self, StartError> {
         let passwords = Passwords::new(
             config.login.max_concurrent_hashes,
             config.login.hash_queue_timeout,
         )?;
-        let vault = Arc::new(vault);
         let mailer = Mailer::from_config(&config.smtp)?
             .with_credential_lookup(vault_lookup(db.clone(), Arc::clone(&vault)));
         Ok(Self {
@@ -163,11 +168,7 @@ pub fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(body_limits())
-            .app_data(json_config())
-            .app_data(form_config())
-            .app_data(query_config())
-            .app_data(path_config())
+            .configure(extractor_configs)
             .configure(|cfg| routes::configure(cfg, extra))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(AppError::NotFound)
@@ -187,6 +188,16 @@ pub fn serve(
         server = server.workers(workers);
     }
     Ok((server.run(), addr))
+}
+
+/// Body limits, and problem documents for bodies, queries and paths that do not
+/// parse: the dashboard's and the fleet controller's apps alike.
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(body_limits())
+        .app_data(json_config())
+        .app_data(form_config())
+        .app_data(query_config())
+        .app_data(path_config());
 }
 
 fn body_limits() -> web::PayloadConfig {

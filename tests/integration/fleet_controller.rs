@@ -121,6 +121,7 @@ impl Controller {
         };
         let state = ControllerState {
             db: db.clone(),
+            operators: crate::fleet_dashboard::operators(&test_db.url, &db, &vault),
             vault,
             settings: Arc::clone(&settings),
         };

@@ -251,23 +251,7 @@ impl TestApp {
 
     /// Enrols the signed-in browser's person in TOTP through the real pages.
     pub async fn enrol_mfa(&self, browser: &Browser, user_id: Uuid) -> TotpDevice {
-        let page = browser.get("/account/mfa").await;
-        assert_eq!(page.status(), 200);
-        let mut device = TotpDevice::from_page(&page.text().await.unwrap(), user_id);
-        let code = device.current();
-        let confirmed = browser
-            .submit(
-                "/account/mfa",
-                "/account/mfa/confirm",
-                &[("code", code.as_str())],
-            )
-            .await;
-        assert_eq!(confirmed.status(), 200, "enrolment failed");
-        let html = confirmed.text().await.unwrap();
-        assert!(html.contains("recovery codes"), "recovery codes shown once");
-        device.keep_recovery_codes(&html);
-        assert_eq!(device.recovery_codes.len(), 10);
-        device
+        enrol_mfa(browser, user_id).await
     }
 
     pub fn user_id(&self, email: &str) -> Uuid {
@@ -330,4 +314,25 @@ impl Drop for TestApp {
             drop(redirects.stop(false));
         }
     }
+}
+
+/// Enrols the signed-in browser's person (on the dashboard or the fleet controller) in TOTP through the real pages.
+pub async fn enrol_mfa(browser: &Browser, user_id: Uuid) -> TotpDevice {
+    let page = browser.get("/account/mfa").await;
+    assert_eq!(page.status(), 200);
+    let mut device = TotpDevice::from_page(&page.text().await.unwrap(), user_id);
+    let code = device.current();
+    let confirmed = browser
+        .submit(
+            "/account/mfa",
+            "/account/mfa/confirm",
+            &[("code", code.as_str())],
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200, "enrolment failed");
+    let html = confirmed.text().await.unwrap();
+    assert!(html.contains("recovery codes"), "recovery codes shown once");
+    device.keep_recovery_codes(&html);
+    assert_eq!(device.recovery_codes.len(), 10);
+    device
 }

@@ -102,3 +102,21 @@ pub fn all_open(conn: &mut PgConnection) -> QueryResult<Vec<FleetAlert>> {
         .select(FleetAlert::as_select())
         .load(conn)
 }
+
+/// `satellite`'s alerts still open or resolved since `since`, newest first.
+pub fn of_satellite(
+    conn: &mut PgConnection,
+    satellite: Uuid,
+    since: OffsetDateTime,
+) -> QueryResult<Vec<FleetAlert>> {
+    fleet_alerts::table
+        .filter(fleet_alerts::satellite_id.eq(satellite))
+        .filter(
+            fleet_alerts::resolved_at
+                .is_null()
+                .or(fleet_alerts::resolved_at.ge(since)),
+        )
+        .order(fleet_alerts::opened_at.desc())
+        .select(FleetAlert::as_select())
+        .load(conn)
+}

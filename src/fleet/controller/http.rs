@@ -1,5 +1,6 @@
-//! The controller's HTTP app: enrolment and reports from satellites, and the
-//! operators' JSON view of the fleet. Errors are problem documents through the same
+//! The controller's HTTP app: enrolment and reports from satellites, the operators'
+//! JSON view of the fleet, and their pages ([`super::pages`]) behind the dashboard's
+//! own sign-in. Errors are problem documents through the same
 //! middleware and [`AppError`] as the dashboard's.
 
 use std::net::{SocketAddr, TcpListener};
@@ -16,19 +17,21 @@ use uuid::Uuid;
 use super::enrolment::{self, EnrolError};
 use super::ingest::{self, IngestError, SignedReport};
 use super::settings::ControllerSettings;
-use super::{alerts, satellites};
+use super::{alerts, pages, satellites};
 use crate::db::{Db, DbError};
 use crate::fleet::protocol::{
     ENROLL_PATH, EnrollRequest, EnrollResponse, HEADER_SATELLITE, REPORTS_PATH, Report,
 };
 use crate::notify::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::vault::Vault;
+use crate::web::AppState;
 use crate::web::error::AppError;
-use crate::web::middleware::{self, problems::MAX_BODY_BYTES};
+use crate::web::middleware;
 use crate::web::routes::health::healthz;
 use crate::web::routes::{Access, Routes};
 
 pub const SATELLITES_PATH: &str = "/fleet/v1/satellites";
+pub const SECURITY_PATH: &str = "/fleet/v1/security";
 
 /// What every controller handler can reach.
 #[derive(Debug, Clone)]
@@ -36,6 +39,9 @@ pub struct ControllerState {
     pub db: Db,
     pub vault: Arc<Vault>,
     pub settings: Arc<ControllerSettings>,
+    /// The dashboard's state over the controller's database: operators sign in
+    /// through the dashboard's own sign-in routes, which take it.
+    pub operators: Arc<AppState>,
 }
 
 /// Serves the controller on `listener` with `workers` threads (0: one per core);
@@ -49,9 +55,9 @@ pub fn bind(
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
+            .app_data(web::Data::from(Arc::clone(&state.operators)))
             .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-            .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES))
+            .configure(crate::web::extractor_configs)
             .configure(|cfg| routes().mount_on(cfg))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(AppError::NotFound)
@@ -76,6 +82,12 @@ pub fn routes() -> Routes {
     // Authenticated by the signature, which the handler checks.
     routes.post(REPORTS_PATH, Access::Public, report);
     routes.get(SATELLITES_PATH, Access::SignedIn, list);
+    routes.get(SECURITY_PATH, Access::SignedIn, pages::security_api);
+    // The operators' pages, and the ways in shared with the dashboard.
+    routes.get("/", Access::Public, pages::home);
+    routes.get("/fleet", Access::SignedIn, pages::overview);
+    routes.get("/fleet/satellites/{id}", Access::SignedIn, pages::satellite);
+    crate::web::routes::declare_sign_in(&mut routes);
     routes
 }
 
@@ -183,25 +195,25 @@ async fn report(
 
 /// One satellite as operators see it: status, key figures, open problems.
 #[derive(Debug, Serialize)]
-struct SatelliteView {
+pub(super) struct SatelliteView {
     #[serde(flatten)]
-    satellite: satellites::Satellite,
-    cpu_percent: Option<f32>,
-    memory_percent: Option<f64>,
-    worst_disk_percent: Option<f64>,
-    last_backup_age_hours: Option<f64>,
-    open_problems: Vec<ProblemView>,
+    pub(super) satellite: satellites::Satellite,
+    pub(super) cpu_percent: Option<f32>,
+    pub(super) memory_percent: Option<f64>,
+    pub(super) worst_disk_percent: Option<f64>,
+    pub(super) last_backup_age_hours: Option<f64>,
+    pub(super) open_problems: Vec<ProblemView>,
 }
 
 #[derive(Debug, Serialize)]
-struct ProblemView {
+pub(super) struct ProblemView {
     rule: String,
     detail: String,
     #[serde(with = "time::serde::rfc3339")]
     opened_at: OffsetDateTime,
 }
 
-fn view(
+pub(super) fn view(
     satellite: satellites::Satellite,
     report: Option<&Report>,
     open: &[alerts::FleetAlert],
@@ -233,7 +245,8 @@ fn view(
     }
 }
 
-fn operator(req: &HttpRequest, settings: &ControllerSettings) -> Result<(), AppError> {
+/// The operator token as a bearer, for scripts.
+pub(super) fn operator(req: &HttpRequest, settings: &ControllerSettings) -> Result<(), AppError> {
     let expected = settings.operator_token.expose().as_bytes();
     let given = req
         .headers()
@@ -272,4 +285,26 @@ async fn list(
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "satellites": views })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::routes::Endpoint;
+
+    fn declared() -> Vec<Endpoint> {
+        let mut listing = Routes::listing();
+        crate::web::routes::declare_sign_in(&mut listing);
+        listing.into_endpoints()
+    }
+
+    #[test]
+    fn operators_sign_in_through_the_dashboards_own_routes() {
+        let ours = routes().into_endpoints();
+        for shared in declared() {
+            assert!(ours.contains(&shared), "{} {}", shared.method, shared.path);
+        }
+        let fleet = ours.iter().find(|e| e.path == "/fleet").unwrap();
+        assert_eq!(fleet.access, Access::SignedIn);
+    }
 }

@@ -10,13 +10,16 @@
 //! - [`alerts`], [`escalation`]: open problems and who is told, how often.
 //! - [`sweeper`]: the periodic pass tying those together, on a clock it is given.
 //! - [`retention`]: hourly roll-ups and pruning.
-//! - [`http`]: the controller's own actix app.
+//! - [`metrics`]: hourly load and the fleet's security trend, for [`pages`].
+//! - [`http`], [`pages`]: the controller's own actix app and the operators' pages.
 
 pub mod alerts;
 pub mod enrolment;
 pub mod escalation;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
+pub mod pages;
 pub mod retention;
 pub mod rules;
 pub mod satellites;

@@ -32,27 +32,17 @@ use super::ExtraRoutes;
 pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     use Access::{Public, SignedIn};
 
-    // Open to anyone: probes, the stylesheet, and the ways in.
+    // Open to anyone: probes, and (with the stylesheet) the ways in.
     r.get("/healthz", Public, health::healthz);
     r.get("/readyz", Public, health::readyz);
-    r.get("/static/app.css", Public, assets::stylesheet);
-    r.get("/login", Public, sign_in::page);
-    r.post_json("/login", Public, sign_in::submit_json);
-    r.post("/login", Public, sign_in::submit_form);
-    // The second factor authenticates by the challenge cookie the password earned.
-    r.get("/login/mfa", Public, mfa::challenge_page);
-    r.post_json("/login/mfa", Public, mfa::submit_challenge_json);
-    r.post("/login/mfa", Public, mfa::submit_challenge);
+    declare_sign_in(r);
     r.get("/invite/{token}", Public, invite::page);
     r.post("/invite/{token}", Public, invite::accept);
     r.get("/password/forgot", Public, password_reset::page);
     r.post("/password/forgot", Public, password_reset::request);
-    r.get("/setup/{token}", Public, setup::page);
-    r.post("/setup/{token}", Public, setup::submit);
 
     // The dashboard.
     r.get("/", SignedIn, dashboard::overview);
-    r.post("/logout", SignedIn, sign_in::sign_out);
     r.get("/account", SignedIn, account::page);
     r.post("/account/password", SignedIn, account::change_password);
     r.post(
@@ -64,13 +54,6 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
         "/account/sessions/{id}/revoke",
         SignedIn,
         account::revoke_session,
-    );
-    r.get("/account/mfa", SignedIn, mfa::enrol_page);
-    r.post("/account/mfa/confirm", SignedIn, mfa::confirm_enrolment);
-    r.post(
-        "/account/mfa/recovery-codes",
-        SignedIn,
-        mfa::regenerate_codes,
     );
     r.get("/settings/security", SignedIn, security_policy::page);
     r.post("/settings/security", SignedIn, security_policy::save);
@@ -182,6 +165,32 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     if let Some(extra) = extra {
         extra(r);
     }
+}
+
+/// Signing in and out, a first password from a setup link, and two-factor sign-in
+/// with its enrolment: the dashboard's, and the fleet controller's for its operators
+/// (who are `users` in the controller's own database), so both run the same code.
+pub fn declare_sign_in(r: &mut Routes) {
+    use Access::{Public, SignedIn};
+
+    r.get("/static/app.css", Public, assets::stylesheet);
+    r.get("/login", Public, sign_in::page);
+    r.post_json("/login", Public, sign_in::submit_json);
+    r.post("/login", Public, sign_in::submit_form);
+    // The second factor authenticates by the challenge cookie the password earned.
+    r.get("/login/mfa", Public, mfa::challenge_page);
+    r.post_json("/login/mfa", Public, mfa::submit_challenge_json);
+    r.post("/login/mfa", Public, mfa::submit_challenge);
+    r.get("/setup/{token}", Public, setup::page);
+    r.post("/setup/{token}", Public, setup::submit);
+    r.post("/logout", SignedIn, sign_in::sign_out);
+    r.get("/account/mfa", SignedIn, mfa::enrol_page);
+    r.post("/account/mfa/confirm", SignedIn, mfa::confirm_enrolment);
+    r.post(
+        "/account/mfa/recovery-codes",
+        SignedIn,
+        mfa::regenerate_codes,
+    );
 }
 
 /// Every route, listed without mounting anything.

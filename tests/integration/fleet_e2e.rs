@@ -285,7 +285,7 @@ async fn a_killed_satellite_is_escalated_once_and_resolved_when_it_returns() {
     // Offline: one message on each channel, naming it.
     let (slack_alert, mail_alert) = eventually("the offline alert on both channels", || async {
         let (texts, mails) = (slack.texts(), mail.messages());
-        (!texts.is_empty() && !mails.is_empty()).then(|| (texts, mails))
+        (!texts.is_empty() && !mails.is_empty()).then_some((texts, mails))
     })
     .await;
     assert_eq!(slack_alert.len(), 1, "{slack_alert:?}");

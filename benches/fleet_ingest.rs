@@ -231,6 +231,8 @@ fn stored_reports(url: &str) -> i64 {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a default TLS provider; plain HTTP still needs one set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let quick = std::env::args().any(|a| a == "--quick");
     let (satellite_count, concurrency, count, rounds) = if quick {
         (8, 8, 1_000, 2)

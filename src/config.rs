@@ -15,8 +15,15 @@ use crate::secret::{MASK, SecretString};
 
 pub const DEFAULT_PATH: &str = "/etc/outpost/outpost.toml";
 
-/// Environment variables with the `OUTPOST_` prefix that steer the process, not the config.
-const PROCESS_VARS: &[&str] = &["LOG", "LOG_FORMAT", "CONFIG"];
+/// Environment variables with the `OUTPOST_` prefix that steer the process or carry a
+/// command-line value (kept out of the process list), not the config.
+const PROCESS_VARS: &[&str] = &[
+    "LOG",
+    "LOG_FORMAT",
+    "CONFIG",
+    "FLEET_TOKEN",
+    "WEBHOOK_SECRET",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

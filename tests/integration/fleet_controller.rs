@@ -35,13 +35,13 @@ use crate::support::smtp::SmtpSink;
 const OPERATOR_TOKEN: &str = "operator-token-for-tests";
 
 /// A Slack incoming webhook stand-in: keeps every body POSTed to it.
-struct SlackReceiver {
-    url: String,
+pub(crate) struct SlackReceiver {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl SlackReceiver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
@@ -72,7 +72,7 @@ impl SlackReceiver {
         Self { url, received }
     }
 
-    fn texts(&self) -> Vec<String> {
+    pub(crate) fn texts(&self) -> Vec<String> {
         self.received
             .lock()
             .unwrap()

@@ -25,6 +25,7 @@ mod export_dashboard;
 mod fleet;
 mod fleet_controller;
 mod fleet_dashboard;
+mod fleet_e2e;
 mod harden;
 mod host_fail2ban;
 mod host_sshd;

@@ -2,7 +2,6 @@
 //! host: enrolment tokens, operators' accounts, the controller itself, and
 //! maintenance windows.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,8 +115,11 @@ pub fn serve(path: Option<&Path>) -> Result<(), CliError> {
         mailer: Arc::new(mailer),
         recipients: settings.alert_emails.clone(),
     };
-    let listener = TcpListener::bind(settings.listen)
-        .map_err(|e| failed(&format!("cannot listen on {}", settings.listen), &e))?;
+    let listener = super::serve::listener(settings.listen, &config.tls)?;
+    let scheme = match listener {
+        crate::web::Listener::Tls(..) => "https",
+        crate::web::Listener::Plain(_) => "http",
+    };
     let operators = AppState::sharing_vault(config.clone(), db.clone(), Arc::clone(&vault))
         .map_err(|e| failed("operators' sign-in", &e))?;
     let state = ControllerState {
@@ -128,8 +130,8 @@ pub fn serve(path: Option<&Path>) -> Result<(), CliError> {
     };
     actix_web::rt::System::new().block_on(async move {
         let (server, addr) =
-            http::bind(state, listener, config.workers).map_err(|e| failed("cannot serve", &e))?;
-        tracing::info!(%addr, "fleet controller listening on http://{addr}");
+            http::serve(state, listener, config.workers).map_err(|e| failed("cannot serve", &e))?;
+        tracing::info!(%addr, "fleet controller listening on {scheme}://{addr}");
         actix_web::rt::spawn(sweep_forever(db.clone(), notifier, Arc::clone(&settings)));
         actix_web::rt::spawn(retain_forever(db, settings));
         server.await.map_err(|e| failed("controller stopped", &e))

@@ -102,31 +102,38 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
 
 /// The dashboard's listener (HTTPS when `[tls]` says so) and the redirecting one.
 fn listeners(config: &Config) -> Result<(Listener, Option<TcpListener>), CliError> {
-    let bind = |addr: SocketAddr| {
-        TcpListener::bind(addr)
-            .map_err(|e| CliError::Failed(format!("cannot listen on {addr}: {e}")))
+    let listener = listener(config.listen, &config.tls)?;
+    let redirect = match &listener {
+        Listener::Tls(..) => config.tls.http_redirect_listen.map(bind).transpose()?,
+        Listener::Plain(_) => None,
     };
-    let tls = &config.tls;
+    Ok((listener, redirect))
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, CliError> {
+    TcpListener::bind(addr).map_err(|e| CliError::Failed(format!("cannot listen on {addr}: {e}")))
+}
+
+/// HTTPS on `[tls] https_listen` with its certificate files when `[tls]` is set (the
+/// dashboard's and the fleet controller's alike), plain HTTP on `plain` otherwise,
+/// loudly when that is not loopback.
+pub fn listener(plain: SocketAddr, tls: &crate::tls::TlsSettings) -> Result<Listener, CliError> {
     let (Some(https), Some(cert), Some(key)) = (tls.https_listen, &tls.cert_file, &tls.key_file)
     else {
-        if !config.listen.ip().is_loopback() {
+        if !plain.ip().is_loopback() {
             tracing::warn!(
-                listen = %config.listen,
+                listen = %plain,
                 "serving plain HTTP on a non-loopback address: anyone on the network can read sessions; set [tls]"
             );
         }
-        return Ok((Listener::Plain(bind(config.listen)?), None));
+        return Ok(Listener::Plain(bind(plain)?));
     };
     let server_config = tls::server_config_for_files(cert, key)
         .map_err(|e| CliError::Failed(format!("cannot serve TLS: {e}")))?;
     if let Ok(expires) = tls::certificate::file_not_after(cert) {
         tracing::info!(cert_file = %cert.display(), not_after = %expires, "TLS certificate loaded");
     }
-    let redirect = tls.http_redirect_listen.map(bind).transpose()?;
-    Ok((
-        Listener::Tls(bind(https)?, Box::new(server_config)),
-        redirect,
-    ))
+    Ok(Listener::Tls(bind(https)?, Box::new(server_config)))
 }
 
 /// `public_url`'s host, for redirects of requests that name none.

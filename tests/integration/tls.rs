@@ -31,7 +31,14 @@ impl Drop for Running {
 
 /// `outpost serve` with TLS from the command line, on ports the OS picks; returns
 /// the HTTPS and the redirecting addresses it logged.
-fn serve(db: &TestDb, files: &TlsFiles) -> (Running, SocketAddr, SocketAddr) {
+/// `outpost ARGS` with keys of its own in `files`' directory and `extra` settings,
+/// logging JSON lines to the returned receiver.
+fn start(
+    db: &TestDb,
+    files: &TlsFiles,
+    args: &[&str],
+    extra: &[(&str, String)],
+) -> (Running, Receiver<String>) {
     let dir = files.dir();
     let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let env = [
@@ -51,23 +58,33 @@ fn serve(db: &TestDb, files: &TlsFiles) -> (Running, SocketAddr, SocketAddr) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_outpost"));
         cmd.env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(extra.iter().map(|(k, v)| (k, v)))
             .args(args);
         cmd
     };
     let init = logs::output(&mut outpost(&["keys", "init"]));
     assert!(init.status.success(), "{init:?}");
-    let (child, lines) = logs::spawn(&mut outpost(&[
-        "serve",
-        "--https-listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        files.cert.to_str().unwrap(),
-        "--tls-key",
-        files.key.to_str().unwrap(),
-        "--http-redirect-listen",
-        "127.0.0.1:0",
-    ]));
-    let running = Running(child);
+    let (child, lines) = logs::spawn(&mut outpost(args));
+    (Running(child), lines)
+}
+
+fn serve(db: &TestDb, files: &TlsFiles) -> (Running, SocketAddr, SocketAddr) {
+    let (running, lines) = start(
+        db,
+        files,
+        &[
+            "serve",
+            "--https-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            files.cert.to_str().unwrap(),
+            "--tls-key",
+            files.key.to_str().unwrap(),
+            "--http-redirect-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
     let https = logged_addr(&lines, "addr");
     let redirect = logged_addr(&lines, "redirect_addr");
     (running, https, redirect)
@@ -195,5 +212,36 @@ fn serve_speaks_only_modern_tls_reloads_certificates_and_redirects_http() {
             .to_ascii_lowercase()
             .contains(&location.to_ascii_lowercase()),
         "{answer}"
+    );
+}
+
+#[test]
+fn the_fleet_controller_serves_https_from_the_same_tls_settings() {
+    let db = TestDb::new();
+    let ca = Ca::new();
+    let files = TlsFiles::new(&ca, &ca.leaf(time::Duration::days(90)));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (_running, lines) = start(
+        &db,
+        &files,
+        &["fleet", "serve"],
+        &[
+            ("OUTPOST_CONTROLLER__LISTEN", "127.0.0.1:0".into()),
+            ("OUTPOST_TLS__HTTPS_LISTEN", "127.0.0.1:0".into()),
+            ("OUTPOST_TLS__CERT_FILE", path(&files.cert)),
+            ("OUTPOST_TLS__KEY_FILE", path(&files.key)),
+        ],
+    );
+    let addr = logged_addr(&lines, "addr");
+    let answer = get(&mut verified_stream(addr, &files), "/healthz");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Only TLS is spoken there: a plain request gets no HTTP answer.
+    let mut plain = client::connect(addr, TIMEOUT).unwrap();
+    write!(plain, "GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    let _ = plain.read_to_end(&mut reply);
+    assert!(
+        !reply.starts_with(b"HTTP/1.1 200"),
+        "plain HTTP was answered"
     );
 }

@@ -51,9 +51,23 @@ pub fn bind(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    let addr = listener.local_addr()?;
+    serve(state, crate::web::Listener::Plain(listener), workers)
+}
+
+/// Serves the controller on `listener` (HTTPS or plain) and returns the server (not
+/// yet polled) and its real address.
+pub fn serve(
+    state: ControllerState,
+    listener: crate::web::Listener,
+    workers: usize,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let addr = match &listener {
+        crate::web::Listener::Plain(socket) | crate::web::Listener::Tls(socket, _) => {
+            socket.local_addr()?
+        }
+    };
     let state = web::Data::new(state);
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(Arc::clone(&state.operators)))
             .app_data(state.clone())
@@ -65,8 +79,11 @@ pub fn bind(
             .wrap(from_fn(middleware::problems::middleware))
             .wrap(middleware::security_headers::middleware())
             .wrap(from_fn(middleware::request_id::middleware))
-    })
-    .listen(listener)?;
+    });
+    let mut server = match listener {
+        crate::web::Listener::Plain(socket) => server.listen(socket)?,
+        crate::web::Listener::Tls(socket, tls) => server.listen_rustls_0_23(socket, *tls)?,
+    };
     if workers > 0 {
         server = server.workers(workers);
     }

@@ -17,8 +17,7 @@ use outpost::fleet::controller::settings::ControllerSettings;
 use outpost::fleet::controller::status::Status;
 use outpost::fleet::controller::{satellites, sweeper};
 use outpost::fleet::protocol::{
-    AppHealth, DiskHealth, ENROLL_PATH, EnrollResponse, HEADER_SATELLITE, HostHealth, REPORTS_PATH,
-    Report, SecurityHealth,
+    ENROLL_PATH, EnrollResponse, HEADER_SATELLITE, REPORTS_PATH, Report,
 };
 use outpost::notify::Mailer;
 use outpost::notify::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecret};
@@ -29,6 +28,7 @@ use outpost::vault::keyring::Keyring;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::support::fleet::healthy_report;
 use crate::support::pg::TestDb;
 use crate::support::smtp::SmtpSink;
 
@@ -218,46 +218,6 @@ impl Controller {
     }
 }
 
-/// A healthy report: nothing in it breaks a rule.
-fn healthy() -> Report {
-    Report {
-        id: Uuid::new_v4(),
-        taken_at: OffsetDateTime::now_utc(),
-        version: "1.0.0".into(),
-        region: Some("eu-west".into()),
-        host: HostHealth {
-            cpu_percent: 12.5,
-            memory_used_bytes: 1 << 30,
-            memory_total_bytes: 4 << 30,
-            load_1m: 0.1,
-            load_5m: 0.1,
-            load_15m: 0.1,
-            uptime_secs: 3600,
-            disks: vec![DiskHealth {
-                mount: "/".into(),
-                total_bytes: 100,
-                available_bytes: 60,
-            }],
-        },
-        app: AppHealth {
-            web_ready: true,
-            database_reachable: true,
-            scheduler_alive: true,
-            ssh_reachable: true,
-            ssh_banner: Some("SSH-2.0-OpenSSH_9.6".into()),
-            last_backup_age_hours: Some(3.0),
-            last_drill_ok: Some(true),
-            certificate_days_left: Some(60),
-        },
-        security: SecurityHealth {
-            open_findings: BTreeMap::new(),
-            hardening_drift: 0,
-            mttr_secs: None,
-            auto_fix_rate: None,
-        },
-    }
-}
-
 fn secs(n: i64) -> time::Duration {
     time::Duration::seconds(n)
 }
@@ -291,7 +251,7 @@ async fn an_enrolment_token_works_once_and_not_after_it_expires() {
 async fn reports_must_be_signed_fresh_from_a_known_satellite_and_new() {
     let controller = Controller::start();
     let (id, secret) = controller.enrolled("web-1").await;
-    let report = healthy();
+    let report = healthy_report();
     assert_eq!(controller.report(id, &secret, &report, 0).await, 202);
     assert_eq!(
         controller.report(id, &secret, &report, 0).await,
@@ -299,7 +259,7 @@ async fn reports_must_be_signed_fresh_from_a_known_satellite_and_new() {
         "replay"
     );
 
-    let fresh = healthy();
+    let fresh = healthy_report();
     let now = OffsetDateTime::now_utc().unix_timestamp();
     assert_eq!(
         controller.send(&id.to_string(), "v1,", now, &fresh).await,
@@ -343,7 +303,10 @@ async fn reports_must_be_signed_fresh_from_a_known_satellite_and_new() {
 async fn silence_goes_late_then_offline_and_only_offline_escalates_once() {
     let controller = Controller::start();
     let (id, secret) = controller.enrolled("web-1").await;
-    assert_eq!(controller.report(id, &secret, &healthy(), 0).await, 202);
+    assert_eq!(
+        controller.report(id, &secret, &healthy_report(), 0).await,
+        202
+    );
     let heard = OffsetDateTime::now_utc();
 
     assert_eq!(
@@ -381,7 +344,10 @@ async fn silence_goes_late_then_offline_and_only_offline_escalates_once() {
     assert_eq!(controller.slack.texts().len(), 1);
     assert_eq!(controller.mail.messages().len(), 1);
 
-    assert_eq!(controller.report(id, &secret, &healthy(), 0).await, 202);
+    assert_eq!(
+        controller.report(id, &secret, &healthy_report(), 0).await,
+        202
+    );
     let back = controller.sweep(OffsetDateTime::now_utc()).await;
     assert_eq!(back["web-1"], Status::Online);
     let slack = controller.slack.texts();
@@ -396,7 +362,10 @@ async fn silence_goes_late_then_offline_and_only_offline_escalates_once() {
 async fn a_satellite_in_maintenance_does_not_escalate() {
     let controller = Controller::start();
     let (id, secret) = controller.enrolled("web-1").await;
-    assert_eq!(controller.report(id, &secret, &healthy(), 0).await, 202);
+    assert_eq!(
+        controller.report(id, &secret, &healthy_report(), 0).await,
+        202
+    );
     let heard = OffsetDateTime::now_utc();
     satellites::set_maintenance(
         &mut controller.db.get().unwrap(),

@@ -14,7 +14,7 @@ use outpost::db::schema::{fleet_alerts, fleet_heartbeats, fleet_satellites};
 use outpost::fleet::controller::http::{self, ControllerState};
 use outpost::fleet::controller::metrics;
 use outpost::fleet::controller::settings::ControllerSettings;
-use outpost::fleet::protocol::{AppHealth, DiskHealth, HostHealth, Report, SecurityHealth};
+use outpost::fleet::protocol::{Report, SecurityHealth};
 use outpost::identity::owner::{self, OwnerSetup};
 use outpost::secret::SecretString;
 use outpost::vault::Vault;
@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::support::app::{PASSWORD, enrol_mfa};
 use crate::support::browser::Browser;
+use crate::support::fleet::healthy_report;
 use crate::support::pg::TestDb;
 
 const OPERATOR_TOKEN: &str = "op-token-for-the-dashboard-tests";
@@ -110,42 +111,15 @@ impl Controller {
 }
 
 fn report(cpu: f32, findings: &[(&str, i64)], mttr: Option<u64>, rate: Option<f64>) -> Report {
-    Report {
-        id: Uuid::new_v4(),
-        taken_at: OffsetDateTime::now_utc(),
-        version: "1.0.0".into(),
-        region: Some("eu-west".into()),
-        host: HostHealth {
-            cpu_percent: cpu,
-            memory_used_bytes: 1 << 30,
-            memory_total_bytes: 4 << 30,
-            load_1m: 0.1,
-            load_5m: 0.1,
-            load_15m: 0.1,
-            uptime_secs: 3600,
-            disks: vec![DiskHealth {
-                mount: "/".into(),
-                total_bytes: 100,
-                available_bytes: 60,
-            }],
-        },
-        app: AppHealth {
-            web_ready: true,
-            database_reachable: true,
-            scheduler_alive: true,
-            ssh_reachable: true,
-            ssh_banner: None,
-            last_backup_age_hours: Some(3.0),
-            last_drill_ok: Some(true),
-            certificate_days_left: Some(60),
-        },
-        security: SecurityHealth {
-            open_findings: findings.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
-            hardening_drift: 0,
-            mttr_secs: mttr,
-            auto_fix_rate: rate,
-        },
-    }
+    let mut report = healthy_report();
+    report.host.cpu_percent = cpu;
+    report.security = SecurityHealth {
+        open_findings: findings.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        hardening_drift: 0,
+        mttr_secs: mttr,
+        auto_fix_rate: rate,
+    };
+    report
 }
 
 /// A satellite with one report at the start of each of the last 24 hours.

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod canary;
 pub mod daemon;
 pub mod dns;
+pub mod fleet;
 pub mod host_root;
 pub mod logs;
 pub mod netns;

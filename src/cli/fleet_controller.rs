@@ -20,7 +20,6 @@ use crate::notify::Mailer;
 use crate::notify::email::vault_lookup;
 use crate::notify::slack::Slack;
 use crate::telemetry;
-use crate::web::AppState;
 
 /// How often raw reports are rolled up and old ones pruned.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
@@ -120,7 +119,7 @@ pub fn serve(path: Option<&Path>) -> Result<(), CliError> {
         crate::web::Listener::Tls(..) => "https",
         crate::web::Listener::Plain(_) => "http",
     };
-    let operators = AppState::sharing_vault(config.clone(), db.clone(), Arc::clone(&vault))
+    let operators = http::operators_state(config.clone(), db.clone(), Arc::clone(&vault))
         .map_err(|e| failed("operators' sign-in", &e))?;
     let state = ControllerState {
         db: db.clone(),

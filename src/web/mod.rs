@@ -58,6 +58,10 @@ pub struct AppState {
     pub api_traffic: Arc<ApiTraffic>,
     /// Which networks API keys are used from.
     pub key_networks: key_networks::Recorder,
+    /// Where people manage their own account (two-factor sign-in, recovery codes) and
+    /// return to after changing it: the dashboard's account page, or the fleet
+    /// controller's own home for its operators.
+    pub account_page: &'static str,
     /// Started on first use, from inside the server's runtime.
     audit_writer: OnceLock<AuditWriter>,
 }
@@ -85,6 +89,7 @@ impl AppState {
             scan_requests: Default::default(),
             api_traffic: Arc::default(),
             key_networks: key_networks::Recorder::default(),
+            account_page: "/account",
             audit_writer: OnceLock::new(),
         })
     }

@@ -380,3 +380,167 @@ async fn a_satellite_in_maintenance_does_not_escalate() {
     assert!(controller.slack.texts().is_empty());
     assert!(controller.mail.messages().is_empty());
 }
+
+#[tokio::test]
+async fn an_open_alert_is_repeated_every_four_hours_and_not_sooner() {
+    let controller = Controller::start();
+    let (id, secret) = controller.enrolled("web-1").await;
+    assert_eq!(
+        controller.report(id, &secret, &healthy_report(), 0).await,
+        202
+    );
+    let heard = OffsetDateTime::now_utc();
+    let offline = heard + secs(400);
+    controller.sweep(offline).await;
+    assert_eq!(controller.slack.texts().len(), 1);
+    controller.mail.wait_for(1, Duration::from_secs(5));
+
+    let repeat = controller.settings.repeat_every.as_secs() as i64;
+    assert_eq!(repeat, 4 * 3600, "the default repeat period");
+    controller.sweep(offline + secs(repeat - 60)).await;
+    assert_eq!(controller.slack.texts().len(), 1, "not before four hours");
+    assert_eq!(controller.mail.messages().len(), 1);
+
+    controller.sweep(offline + secs(repeat)).await;
+    let slack = controller.slack.texts();
+    assert_eq!(slack.len(), 2, "repeated after four hours");
+    assert!(
+        slack[1].contains("web-1") && slack[1].contains("offline"),
+        "{}",
+        slack[1]
+    );
+    assert_eq!(controller.mail.wait_for(2, Duration::from_secs(5)).len(), 2);
+
+    // The repeat clock restarted at the repeat.
+    controller.sweep(offline + secs(repeat + 3600)).await;
+    assert_eq!(controller.slack.texts().len(), 2);
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Rollup {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    samples: i32,
+    #[diesel(sql_type = diesel::sql_types::Float)]
+    cpu_avg: f32,
+    #[diesel(sql_type = diesel::sql_types::Float)]
+    cpu_max: f32,
+    #[diesel(sql_type = diesel::sql_types::Float)]
+    disk_max: f32,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[tokio::test]
+async fn heartbeats_are_rolled_up_hourly_and_pruned_after_their_retention() {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{Float, Timestamptz, Uuid as SqlUuid};
+    use outpost::fleet::controller::retention;
+
+    let controller = Controller::start();
+    let (id, _) = controller.enrolled("web-1").await;
+    let mut conn = controller.db.get().unwrap();
+    let hour = |t: OffsetDateTime| {
+        t.replace_minute(0)
+            .unwrap()
+            .replace_second(0)
+            .unwrap()
+            .replace_nanosecond(0)
+            .unwrap()
+    };
+    let now = hour(OffsetDateTime::now_utc()) + secs(1800);
+    let beat = |conn: &mut diesel::PgConnection, at: OffsetDateTime, cpu: f32, disk: f32| {
+        diesel::sql_query(
+            "INSERT INTO fleet_heartbeats (satellite_id, report_id, taken_at, received_at, \
+               cpu_percent, memory_percent, worst_disk_percent, report) \
+             VALUES ($1, gen_random_uuid(), $2, $2, $3, 50, $4, '{}')",
+        )
+        .bind::<SqlUuid, _>(id)
+        .bind::<Timestamptz, _>(at)
+        .bind::<Float, _>(cpu)
+        .bind::<Float, _>(disk)
+        .execute(conn)
+        .unwrap();
+    };
+    let two_hours_ago = hour(now) - secs(2 * 3600);
+    beat(&mut conn, two_hours_ago + secs(60), 10.0, 40.0);
+    beat(&mut conn, two_hours_ago + secs(120), 30.0, 60.0);
+    beat(&mut conn, now - secs(31 * 86_400), 99.0, 99.0);
+    beat(&mut conn, now - secs(600), 5.0, 5.0);
+    diesel::sql_query(
+        "INSERT INTO fleet_heartbeat_rollups (satellite_id, hour, samples, cpu_avg, cpu_max, \
+           memory_avg, memory_max, disk_avg, disk_max) VALUES ($1, $2, 1, 1, 1, 1, 1, 1, 1)",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Timestamptz, _>(hour(now) - secs(366 * 86_400))
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO fleet_report_ids (report_id, satellite_id, received_at) \
+         VALUES (gen_random_uuid(), $1, $2)",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Timestamptz, _>(now - secs(86_400))
+    .execute(&mut conn)
+    .unwrap();
+
+    let settings = &controller.settings;
+    let pruned = retention::run(
+        &mut conn,
+        settings.raw_retention,
+        settings.rollup_retention,
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        pruned,
+        retention::Pruned {
+            heartbeats: 1,
+            rollups: 1,
+            report_ids: 1
+        }
+    );
+
+    let rollup = |conn: &mut diesel::PgConnection, at: OffsetDateTime| {
+        diesel::sql_query(
+            "SELECT samples, cpu_avg, cpu_max, disk_max FROM fleet_heartbeat_rollups \
+             WHERE satellite_id = $1 AND hour = $2",
+        )
+        .bind::<SqlUuid, _>(id)
+        .bind::<Timestamptz, _>(at)
+        .get_results::<Rollup>(conn)
+        .unwrap()
+    };
+    assert_eq!(
+        rollup(&mut conn, two_hours_ago),
+        [Rollup {
+            samples: 2,
+            cpu_avg: 20.0,
+            cpu_max: 30.0,
+            disk_max: 60.0
+        }]
+    );
+    // The pruned heartbeat was rolled up before it went; the current hour is not
+    // complete, so it is not rolled up yet.
+    assert_eq!(rollup(&mut conn, hour(now - secs(31 * 86_400))).len(), 1);
+    assert!(rollup(&mut conn, hour(now)).is_empty());
+    let raw = diesel::sql_query("SELECT count(*) AS n FROM fleet_heartbeats")
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n;
+    assert_eq!(raw, 3, "the two of two hours ago and the current one stay");
+
+    // A second run finds nothing more to prune and keeps the roll-ups as they are.
+    let again = retention::run(
+        &mut conn,
+        settings.raw_retention,
+        settings.rollup_retention,
+        now,
+    )
+    .unwrap();
+    assert_eq!(again, retention::Pruned::default());
+    assert_eq!(rollup(&mut conn, two_hours_ago)[0].samples, 2);
+}

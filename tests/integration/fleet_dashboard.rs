@@ -23,7 +23,7 @@ use outpost::web::AppState;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::support::app::{PASSWORD, enrol_mfa};
+use crate::support::app::{PASSWORD, enrol_mfa_continuing};
 use crate::support::browser::Browser;
 use crate::support::fleet::healthy_report;
 use crate::support::pg::TestDb;
@@ -39,7 +39,7 @@ pub fn operators(url: &str, db: &Db, vault: &Arc<Vault>) -> Arc<AppState> {
         workers: 1,
         ..Config::default()
     };
-    Arc::new(AppState::sharing_vault(config, db.clone(), Arc::clone(vault)).expect("state"))
+    Arc::new(http::operators_state(config, db.clone(), Arc::clone(vault)).expect("state"))
 }
 
 struct Controller {
@@ -104,7 +104,10 @@ impl Controller {
             .get("location")
             .is_some_and(|l| l == "/account/mfa")
         {
-            enrol_mfa(&browser, user.id).await;
+            let (_, next) = enrol_mfa_continuing(&browser, user.id).await;
+            // Operators have no account page: the codes page leads back to the fleet.
+            assert_eq!(next, "/fleet?notice=mfa_enabled");
+            assert_eq!(browser.get(&next).await.status(), 200);
         }
         browser
     }

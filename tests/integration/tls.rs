@@ -237,7 +237,9 @@ fn the_fleet_controller_serves_https_from_the_same_tls_settings() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // Only TLS is spoken there: a plain request gets no HTTP answer.
     let mut plain = client::connect(addr, TIMEOUT).unwrap();
-    write!(plain, "GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n").unwrap();
+    // The server may reset the connection as soon as it sees a non-TLS byte, so a
+    // failed write is as good an answer as a closed one.
+    let _ = write!(plain, "GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
     let mut reply = Vec::new();
     let _ = plain.read_to_end(&mut reply);
     assert!(

@@ -318,6 +318,11 @@ impl Drop for TestApp {
 
 /// Enrols the signed-in browser's person (on the dashboard or the fleet controller) in TOTP through the real pages.
 pub async fn enrol_mfa(browser: &Browser, user_id: Uuid) -> TotpDevice {
+    enrol_mfa_continuing(browser, user_id).await.0
+}
+
+/// Enrols as [`enrol_mfa`] does; also returns where the recovery codes page continues.
+pub async fn enrol_mfa_continuing(browser: &Browser, user_id: Uuid) -> (TotpDevice, String) {
     let page = browser.get("/account/mfa").await;
     assert_eq!(page.status(), 200);
     let mut device = TotpDevice::from_page(&page.text().await.unwrap(), user_id);
@@ -334,5 +339,12 @@ pub async fn enrol_mfa(browser: &Browser, user_id: Uuid) -> TotpDevice {
     assert!(html.contains("recovery codes"), "recovery codes shown once");
     device.keep_recovery_codes(&html);
     assert_eq!(device.recovery_codes.len(), 10);
-    device
+    let next = html
+        .split("<a href=\"")
+        .skip(1)
+        .find(|rest| rest.contains("continue</a>"))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to continue")
+        .replace("&amp;", "&");
+    (device, next)
 }

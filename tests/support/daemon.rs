@@ -58,6 +58,11 @@ impl Daemon {
         );
     }
 
+    /// The daemon's process id (to read its CPU time from `/proc`).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the daemon has written so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

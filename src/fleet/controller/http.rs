@@ -44,6 +44,18 @@ pub struct ControllerState {
     pub operators: Arc<AppState>,
 }
 
+/// The dashboard's state over the controller's database, for the operators' sign-in.
+pub fn operators_state(
+    config: crate::config::Config,
+    db: Db,
+    vault: Arc<Vault>,
+) -> Result<AppState, crate::web::StartError> {
+    let mut state = AppState::sharing_vault(config, db, vault)?;
+    // Operators have no account page of their own: the fleet overview is their home.
+    state.account_page = "/fleet";
+    Ok(state)
+}
+
 /// Serves the controller on `listener` with `workers` threads (0: one per core);
 /// returns the server (not yet polled) and its address.
 pub fn bind(

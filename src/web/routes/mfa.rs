@@ -251,7 +251,7 @@ pub async fn confirm_enrolment(
     };
     let done = CodesDone {
         action: "mfa.enrolled",
-        next: "/account?notice=mfa_enabled",
+        notice: Some("mfa_enabled"),
     };
     codes_for_a_code(&req, &state, &signed_in, &csrf, &form.code, issue, done).await
 }
@@ -270,7 +270,7 @@ pub async fn regenerate_codes(
     };
     let done = CodesDone {
         action: "mfa.recovery_codes_regenerated",
-        next: "/account",
+        notice: None,
     };
     codes_for_a_code(&req, &state, &signed_in, &csrf, &form.code, issue, done).await
 }
@@ -280,7 +280,8 @@ type IssueCodes =
 
 struct CodesDone {
     action: &'static str,
-    next: &'static str,
+    /// Shown on the account page the person continues to.
+    notice: Option<&'static str>,
 }
 
 /// Checks the typed code and issues recovery codes in one transaction with its audit
@@ -316,7 +317,13 @@ async fn codes_for_a_code(
         })
         .await;
     match result {
-        Ok(codes) => show_codes(state, signed_in, csrf, codes, done.next),
+        Ok(codes) => {
+            let next = match done.notice {
+                Some(notice) => format!("{}?notice={notice}", state.account_page),
+                None => state.account_page.to_owned(),
+            };
+            show_codes(state, signed_in, csrf, codes, &next)
+        }
         Err(IdentityError::Totp(TotpError::InvalidCode)) => {
             Ok(pages::see_other("/account/mfa?error=invalid").finish())
         }

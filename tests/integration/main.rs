@@ -35,6 +35,7 @@ mod http_surface;
 mod hygiene;
 mod leaks;
 mod mfa;
+mod notify_cli;
 mod readiness;
 mod roles;
 mod scan_agents;

@@ -197,6 +197,48 @@ async fn a_receiver_that_never_accepts_is_given_up_after_the_last_back_off() {
     assert_eq!(receiver.received().len(), 6);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_deliveries_leave_the_log_after_thirty_days_and_waiting_ones_stay() {
+    let server = Server::new(1);
+    let receiver = Receiver::start(&[204, 204]);
+    let (hook, _) = endpoint(&server, &receiver.url("/in"), &[events::MEMBER_ADDED]);
+    let (vault, client) = (vault(&server), delivery::client());
+    outbox::enqueue_to(&mut server.conn(), hook.id, events::TEST, json!({ "n": 1 })).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let pass = delivery::deliver_due(&server.pool, &vault, &client, now)
+        .await
+        .unwrap();
+    assert_eq!(pass.delivered, 1);
+
+    // The second waits: its endpoint is disabled.
+    let (owner, nobody) = (owner(&server), ClientInfo::default());
+    endpoints::disable(&mut server.conn(), &owner, hook.id, &nobody).unwrap();
+    outbox::enqueue_to(&mut server.conn(), hook.id, events::TEST, json!({ "n": 2 })).unwrap();
+    let later = now + delivery::LOG_KEPT + Duration::from_secs(3600);
+    let pass = delivery::deliver_due(&server.pool, &vault, &client, later)
+        .await
+        .unwrap();
+    assert_eq!(pass, Pass::default(), "nothing goes to a disabled endpoint");
+
+    let hour = Duration::from_secs(3600);
+    let kept = delivery::LOG_KEPT - hour;
+    assert_eq!(delivery::prune(&mut server.conn(), now + kept).unwrap(), 0);
+    assert_eq!(delivery::prune(&mut server.conn(), later).unwrap(), 1);
+    let log = outbox::recent(&mut server.conn(), Some(hook.id), 10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        log[0].status, "pending",
+        "a waiting delivery is never pruned"
+    );
+
+    endpoints::enable(&mut server.conn(), &owner, hook.id, &nobody).unwrap();
+    let pass = delivery::deliver_due(&server.pool, &vault, &client, later)
+        .await
+        .unwrap();
+    assert_eq!(pass.delivered, 1, "enabled again, the waiting one goes out");
+    assert_eq!(receiver.received().len(), 2);
+}
+
 /// A check that reports what it is given.
 struct Sees(Mutex<Vec<Found>>);
 

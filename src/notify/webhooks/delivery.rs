@@ -31,6 +31,10 @@ pub const BACKOFF: [Duration; 5] = [
 pub const POLL_EVERY: Duration = Duration::from_secs(5);
 /// Deliveries sent per pass; the rest wait for the next one.
 const BATCH: i64 = 50;
+/// How long the log keeps deliveries that are done with (delivered or given up).
+pub const LOG_KEPT: Duration = Duration::from_secs(30 * 86_400);
+/// How often the worker prunes the log.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How much of a failing receiver's answer is kept for the log.
 const ERROR_CHARS: usize = 300;
 
@@ -216,14 +220,43 @@ impl Outcome {
     }
 }
 
-/// The worker of `outpost serve`: a pass every [`POLL_EVERY`], for as long as the
-/// process runs. A failing pass is logged and tried again at the next.
+/// Deletes deliveries finished (delivered or failed) more than [`LOG_KEPT`] before
+/// `now`; pending ones stay whatever their age (a disabled endpoint's wait for it).
+pub fn prune(conn: &mut PgConnection, now: OffsetDateTime) -> QueryResult<usize> {
+    let before = now - LOG_KEPT;
+    diesel::delete(
+        deliveries::table
+            .filter(deliveries::status.ne("pending"))
+            .filter(deliveries::created_at.lt(before))
+            .filter(
+                deliveries::delivered_at
+                    .lt(before)
+                    .or(deliveries::delivered_at.is_null()),
+            ),
+    )
+    .execute(conn)
+}
+
+/// The worker of `outpost serve`: a pass every [`POLL_EVERY`] and the log pruned
+/// every hour, for as long as the process runs. A failing pass is logged and tried
+/// again at the next.
 pub async fn run(db: Db, vault: Arc<Vault>) {
     let client = client();
     let mut ticks = tokio::time::interval(POLL_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pruned_at: Option<std::time::Instant> = None;
     loop {
         ticks.tick().await;
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(std::time::Instant::now());
+            let pruning =
+                db.run(|conn| Ok::<_, crate::db::DbError>(prune(conn, OffsetDateTime::now_utc())?));
+            match pruning.await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "old webhook deliveries pruned"),
+                Err(error) => tracing::error!(%error, "webhook delivery log not pruned"),
+            }
+        }
         match deliver_due(&db, &vault, &client, OffsetDateTime::now_utc()).await {
             Ok(pass) if pass != Pass::default() => {
                 tracing::info!(

@@ -168,14 +168,38 @@ pub fn disable(
     id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), WebhookError> {
+    set_enabled(conn, (actor, client), id, false)
+}
+
+/// Sends to a disabled endpoint again, starting with the deliveries that waited.
+pub fn enable(
+    conn: &mut PgConnection,
+    actor: &User,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), WebhookError> {
+    set_enabled(conn, (actor, client), id, true)
+}
+
+fn set_enabled(
+    conn: &mut PgConnection,
+    by: (&User, &ClientInfo),
+    id: Uuid,
+    enabled: bool,
+) -> Result<(), WebhookError> {
     conn.transaction(|conn| {
         let changed = diesel::update(endpoints::table.find(id))
-            .set(endpoints::enabled.eq(false))
+            .set(endpoints::enabled.eq(enabled))
             .execute(conn)?;
         if changed == 0 {
             return Err(WebhookError::NotFound);
         }
-        audited(conn, (actor, client), "webhook.disabled", id, json!({}))?;
+        let action = if enabled {
+            "webhook.enabled"
+        } else {
+            "webhook.disabled"
+        };
+        audited(conn, by, action, id, json!({}))?;
         Ok(())
     })
 }

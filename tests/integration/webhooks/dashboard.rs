@@ -79,13 +79,34 @@ async fn owners_add_test_and_delete_endpoints_from_the_page() {
         .api_json(&format!("/api/v1/webhooks/{id}/deliveries"), &key)
         .await;
     assert_eq!(deliveries["deliveries"][0]["event_type"], "webhook.test");
+    let disabled = owner
+        .browser
+        .submit("/webhooks", &format!("/webhooks/{id}/disable"), &[])
+        .await;
+    assert!(disabled.status().is_redirection());
+    let page = owner.browser.get("/webhooks").await.text().await.unwrap();
+    assert!(page.contains("Disabled"), "{page}");
+    assert!(page.contains(&format!("/webhooks/{id}/enable")), "{page}");
+    let enabled = owner
+        .browser
+        .submit("/webhooks", &format!("/webhooks/{id}/enable"), &[])
+        .await;
+    assert_eq!(enabled.headers()["location"], "/webhooks?notice=enabled");
+    let page = owner.browser.get("/webhooks").await.text().await.unwrap();
+    assert!(page.contains(&format!("/webhooks/{id}/disable")), "{page}");
     let deleted = owner
         .browser
         .submit("/webhooks", &format!("/webhooks/{id}/delete"), &[])
         .await;
     assert!(deleted.status().is_redirection());
     let actions: Vec<String> = app.audit().into_iter().map(|(a, _)| a).collect();
-    for action in ["webhook.created", "webhook.test_queued", "webhook.deleted"] {
+    for action in [
+        "webhook.created",
+        "webhook.test_queued",
+        "webhook.disabled",
+        "webhook.enabled",
+        "webhook.deleted",
+    ] {
         assert!(
             actions.iter().any(|a| a == action),
             "{action} not audited: {actions:?}"

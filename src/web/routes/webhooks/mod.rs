@@ -27,6 +27,10 @@ const LOG_ROWS: i64 = 50;
 
 const NOTICES: &[(&str, &str)] = &[
     ("disabled", "Endpoint disabled. Nothing more is sent to it."),
+    (
+        "enabled",
+        "Endpoint enabled. Deliveries that waited go out with the next ones.",
+    ),
     ("deleted", "Endpoint deleted, with its delivery log."),
     (
         "test",
@@ -168,15 +172,7 @@ pub async fn send_test(
     id: web::Path<Uuid>,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    change(
-        &state,
-        caller.user(),
-        *id,
-        client_info(&req),
-        endpoints::send_test,
-    )
-    .await?;
-    Ok(pages::see_other("/webhooks?notice=test").finish())
+    act(&req, &state, &caller, *id, endpoints::send_test, "test").await
 }
 
 pub async fn disable(
@@ -186,15 +182,17 @@ pub async fn disable(
     id: web::Path<Uuid>,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    change(
-        &state,
-        caller.user(),
-        *id,
-        client_info(&req),
-        endpoints::disable,
-    )
-    .await?;
-    Ok(pages::see_other("/webhooks?notice=disabled").finish())
+    act(&req, &state, &caller, *id, endpoints::disable, "disabled").await
+}
+
+pub async fn enable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Authorized<cap::WebhooksManage>,
+    id: web::Path<Uuid>,
+    _: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    act(&req, &state, &caller, *id, endpoints::enable, "enabled").await
 }
 
 pub async fn delete(
@@ -204,15 +202,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    change(
-        &state,
-        caller.user(),
-        *id,
-        client_info(&req),
-        endpoints::delete,
-    )
-    .await?;
-    Ok(pages::see_other("/webhooks?notice=deleted").finish())
+    act(&req, &state, &caller, *id, endpoints::delete, "deleted").await
 }
 
 /// Sends a test email to the signed-in person, and says how it went on the page.
@@ -270,6 +260,19 @@ async fn create_endpoint(
 
 type Change =
     fn(&mut diesel::PgConnection, &User, Uuid, &ClientInfo) -> Result<(), webhooks::WebhookError>;
+
+/// Makes `what` change endpoint `id`, then shows the list with `notice`.
+async fn act(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Authorized<cap::WebhooksManage>,
+    id: Uuid,
+    what: Change,
+    notice: &str,
+) -> Result<HttpResponse, AppError> {
+    change(state, caller.user(), id, client_info(req), what).await?;
+    Ok(pages::see_other(&format!("/webhooks?notice={notice}")).finish())
+}
 
 async fn change(
     state: &AppState,

@@ -90,7 +90,7 @@ pub async fn page(
     let now = OffsetDateTime::now_utc();
     let page = SecurityPage {
         layout: Layout::signed_in(
-            &state.config.server_name,
+            &state.config().server_name,
             &csrf,
             &caller.caller,
             "/security",

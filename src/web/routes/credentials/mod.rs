@@ -125,7 +125,7 @@ async fn render_list(
     let listed = run(state, |conn| Ok(credentials::list(conn)?)).await?;
     let now = OffsetDateTime::now_utc();
     let page = ListPage {
-        layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/credentials"),
+        layout: Layout::signed_in(&state.config().server_name, csrf, caller, "/credentials"),
         credentials: listed.iter().map(|c| view(c, now)).collect(),
         kinds: Kind::ALL
             .iter()
@@ -193,7 +193,7 @@ async fn render_detail(
     })
     .await?;
     let page = DetailPage {
-        layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/credentials"),
+        layout: Layout::signed_in(&state.config().server_name, csrf, caller, "/credentials"),
         credential: view(&credential, OffsetDateTime::now_utc()),
         rotate_every_days: credential.rotate_every_days,
         can_manage: caller.can(Capability::CredentialsManage),

@@ -62,6 +62,7 @@ pub enum AppError {
     #[error("unprocessable: {0}")]
     Unprocessable(String),
     /// 422 naming each field that is wrong (the Settings API).
+    #[error("invalid fields")]
     InvalidFields(Vec<crate::settings::FieldError>),
     #[error("busy")]
     Busy,

@@ -88,9 +88,10 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let (open, metrics) = load(&state).await?;
     let now = OffsetDateTime::now_utc();
+    let config = state.config();
     let page = SecurityPage {
         layout: Layout::signed_in(
-            &state.config().server_name,
+            &config.server_name,
             &csrf,
             &caller.caller,
             "/security",

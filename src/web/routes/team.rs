@@ -138,8 +138,9 @@ async fn render(
         .iter()
         .filter(|m| m.user.role == Role::Owner)
         .count();
+    let config = state.config();
     let page = TeamPage {
-        layout: Layout::signed_in(&state.config().server_name, csrf, caller, "/team"),
+        layout: Layout::signed_in(&config.server_name, csrf, caller, "/team"),
         members: members
             .into_iter()
             .map(|m| MemberRow {

@@ -203,9 +203,10 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let status = load(&state, &caller.caller).await?;
     let now = OffsetDateTime::now_utc();
+    let config = state.config();
     let page = BackupsPage {
         layout: Layout::signed_in(
-            &state.config().server_name,
+            &config.server_name,
             &csrf,
             &caller.caller,
             "/backups",

@@ -113,8 +113,9 @@ async fn render(
         .run(|conn| store::list(conn).map_err(AppError::from))
         .await?;
     let now = OffsetDateTime::now_utc();
+    let config = state.config();
     let page = ExportPage {
-        layout: Layout::signed_in(&state.config().server_name, csrf, caller, "/export")
+        layout: Layout::signed_in(&config.server_name, csrf, caller, "/export")
             .with_banner(banner(state, caller).await?),
         exports: listed.iter().map(|r| view(r, now)).collect(),
         kept_days: store::KEPT_FOR.whole_days(),

@@ -259,10 +259,13 @@ async fn probe(state: &AppState, name: String) -> Result<(), String> {
     state
         .db
         .run(move |conn| {
-            targets::probe(&config.backup, &config.data_dir, &name, conn, &vault)
-                .map_err(|e| e.to_string())
+            Ok::<_, crate::db::DbError>(
+                targets::probe(&config.backup, &config.data_dir, &name, conn, &vault)
+                    .map_err(|e| e.to_string()),
+            )
         })
         .await
+        .map_err(|e| e.to_string())?
 }
 
 #[derive(Deserialize)]

@@ -7,12 +7,9 @@ pub mod api;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Event, Outcome};
 use crate::identity::{ClientInfo, User, cap};
-use crate::notify::messages;
 use crate::notify::signature::WebhookSecret;
 use crate::notify::webhooks::{self, Delivery, Endpoint, NewEndpoint, endpoints, outbox};
 use crate::web::AppState;

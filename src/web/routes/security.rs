@@ -90,12 +90,7 @@ pub async fn page(
     let now = OffsetDateTime::now_utc();
     let config = state.config();
     let page = SecurityPage {
-        layout: Layout::signed_in(
-            &config.server_name,
-            &csrf,
-            &caller.caller,
-            "/security",
-        ),
+        layout: Layout::signed_in(&config.server_name, &csrf, &caller.caller, "/security"),
         notice: pages::flash(messages.notice.as_deref(), NOTICES),
         problem: pages::flash(messages.problem.as_deref(), PROBLEMS),
         can_scan: caller

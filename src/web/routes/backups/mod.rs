@@ -205,12 +205,7 @@ pub async fn page(
     let now = OffsetDateTime::now_utc();
     let config = state.config();
     let page = BackupsPage {
-        layout: Layout::signed_in(
-            &config.server_name,
-            &csrf,
-            &caller.caller,
-            "/backups",
-        ),
+        layout: Layout::signed_in(&config.server_name, &csrf, &caller.caller, "/backups"),
         notice: pages::flash(messages.notice.as_deref(), NOTICES),
         problem: pages::flash(messages.problem.as_deref(), PROBLEMS),
         banner: Banner::of(&status, now),

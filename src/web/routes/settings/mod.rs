@@ -8,7 +8,6 @@ mod view;
 
 use std::collections::BTreeMap;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -107,11 +106,9 @@ async fn render(
         notice: shown.notice,
         error,
     };
-    let mut response = pages::html(&page, csrf)?;
-    if invalid {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    // A page with its errors is a 200: every 4xx body becomes a problem document on
+    // the way out (`middleware::problems`), and the person needs the form back.
+    pages::html(&page, csrf)
 }
 
 /// The next start of each backup tier: as the running scheduler has it, or (with no

@@ -63,6 +63,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub smtp: SmtpConfig,
+    /// Who hears about alerts besides the Owners and Admins.
+    pub notify: crate::notify::settings::NotifySettings,
     /// The host baseline `outpost harden` applies and checks.
     pub harden: crate::host::Baseline,
     pub backup: crate::backup::settings::BackupSettings,
@@ -165,6 +167,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             smtp: SmtpConfig::default(),
+            notify: Default::default(),
             harden: crate::host::Baseline::default(),
             backup: crate::backup::settings::BackupSettings::default(),
             scan: crate::scan::settings::ScanSettings::default(),
@@ -260,7 +263,8 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the whole configuration (the file's, or with the dashboard's settings).
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("invalid `{key}`: {why}")));
         if self.pool_size == 0 {
             return fail("pool_size", "must be at least 1");
@@ -282,6 +286,7 @@ impl Config {
             .or_else(|| self.tls.problem())
             .or_else(|| self.controller.problem())
             .or_else(|| self.fleet.problem())
+            .or_else(|| self.notify.problem())
         {
             return fail(&key, &why);
         }

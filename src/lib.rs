@@ -21,6 +21,7 @@ pub mod scan;
 pub mod scheduler;
 pub mod secret;
 pub mod secret_shapes;
+pub mod settings;
 pub mod telemetry;
 pub mod tls;
 pub mod vault;

@@ -23,7 +23,7 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use crate::api_traffic::{self, ApiTraffic};
 use crate::audit::checkpoint::Signer;
 use crate::audit::{context, log, query};
-use crate::backup::runs::Trigger;
+use crate::backup::jobs::BackupJobs;
 use crate::cancellation::lifecycle::{self, Step};
 use crate::config::Config;
 use crate::db::Db;
@@ -79,7 +79,8 @@ impl Default for Heartbeat {
 /// clone into each job.
 #[derive(Debug, Clone)]
 pub struct Services {
-    pub config: Arc<crate::config::Config>,
+    /// The configuration in force (the Settings page changes it while running).
+    pub config: crate::settings::live::LiveConfig,
     pub db: Db,
     pub vault: Arc<Vault>,
     pub mailer: Arc<Mailer>,
@@ -269,8 +270,9 @@ async fn schedule(
 /// `scans` is where the app's requests for a scan arrive (see `scan::requests`).
 pub async fn start(
     periodic: Arc<Periodic>,
+    live: crate::settings::live::LiveConfig,
     scans: (ScanRequests, mpsc::Receiver<&'static str>),
-) -> Result<JobScheduler, JobSchedulerError> {
+) -> Result<(JobScheduler, BackupJobs), JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
     schedule(&scheduler, CHECKPOINT_EVERY, &periodic, |p| {
         Box::pin(async move { p.checkpoint().await })
@@ -302,23 +304,12 @@ pub async fn start(
         scheduler.add(job).await?;
     }
     let services = Services {
-        config: periodic.config.clone(),
+        config: live,
         db: periodic.db.clone(),
         vault: periodic.vault.clone(),
         mailer: periodic.mailer.clone(),
     };
-    for trigger in Trigger::SCHEDULED {
-        let cron = trigger.cron(&periodic.config).trim().to_owned();
-        if cron.is_empty() {
-            continue;
-        }
-        let services = services.clone();
-        let job = Job::new_async(cron.as_str(), move |_, _| {
-            let services = services.clone();
-            Box::pin(async move { services.run_backup(trigger, false).await })
-        })?;
-        scheduler.add(job).await?;
-    }
+    let backup_jobs = BackupJobs::register(scheduler.clone(), services.clone()).await?;
     let nightly = periodic.config.scan.nightly.trim().to_owned();
     if !nightly.is_empty() {
         let services = services.clone();
@@ -357,7 +348,7 @@ pub async fn start(
     tokio::spawn(async move {
         services.start_backups().await;
         services.start_scans().await;
-        if !services.config.scan.nightly.trim().is_empty() {
+        if !services.config.get().scan.nightly.trim().is_empty() {
             services
                 .serve_scan_requests(requests, receiver, Pace::default())
                 .await;
@@ -365,5 +356,5 @@ pub async fn start(
     });
     // A server that was down at the date (or when the window closed) catches up now.
     periodic.cancellation().await;
-    Ok(scheduler)
+    Ok((scheduler, backup_jobs))
 }

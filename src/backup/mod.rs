@@ -8,6 +8,7 @@ pub mod download;
 pub mod drills;
 pub mod error;
 pub mod header;
+pub mod jobs;
 pub mod key;
 pub mod manifest;
 pub mod pipeline;

@@ -32,16 +32,19 @@ impl Services {
             Ok(Err(_)) => self.scan("backup_failed").await,
             Err(error) => tracing::error!(%error, "scheduled backup task failed"),
         }
-        alerts::deliver(&self.db, &self.mailer, &self.config.server_name).await;
+        let config = self.config.get();
+        alerts::deliver_routed(&self.db, &self.mailer, &config.server_name, &config.notify).await;
     }
 
     fn run_backup_blocking(&self, trigger: Trigger, catch_up: bool) -> Result<(), BackupError> {
+        // One configuration for the whole run, even if a setting changes meanwhile.
+        let config = self.config.get();
         let backups = Backups {
-            config: &self.config,
+            config: &config,
             db: &self.db,
             vault: &self.vault,
         };
-        let target = &self.config.backup.target;
+        let target = &config.backup.target;
         let mut lock = backups.lock()?;
         let report = backups.run_locked(
             &mut lock,
@@ -51,7 +54,7 @@ impl Services {
             Actor::System,
             &mut Quiet,
         )?;
-        if self.config.backup.drill {
+        if config.backup.drill {
             // A backup sealed to a recipient is drilled now, while its content key is
             // still in memory: the server can never read it again.
             let keys = Keys {
@@ -78,7 +81,7 @@ impl Services {
         let this = self.clone();
         let owed = tokio::task::spawn_blocking(move || {
             let backups = Backups {
-                config: &this.config,
+                config: &this.config.get(),
                 db: &this.db,
                 vault: &this.vault,
             };

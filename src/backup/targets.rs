@@ -26,6 +26,25 @@ pub fn names(settings: &BackupSettings) -> Vec<String> {
     names
 }
 
+/// Opens target `name` and writes, reads back and removes a small object on it: a
+/// target that passes can take a backup now (the Settings page's "Test target").
+pub fn probe(
+    settings: &BackupSettings,
+    data_dir: &Path,
+    name: &str,
+    conn: &mut PgConnection,
+    vault: &Vault,
+) -> Result<(), BackupError> {
+    const PROBE: &str = "outpost-target-check/probe";
+    let target = open(settings, data_dir, name, conn, vault)?;
+    let body = b"outpost target check\n";
+    let stored = target.put(PROBE, &mut &body[..])?;
+    let checked = target.verify(PROBE, &stored);
+    target.delete(PROBE)?;
+    checked?;
+    Ok(())
+}
+
 /// Opens target `name`. S3 keys are read from the vault now, so a replaced
 /// credential takes effect at the next run.
 pub fn open(

@@ -45,6 +45,8 @@ pub const DESTROYED_TABLES: &[&str] = &[
     "scans",
     "access_snapshots",
     "api_responses",
+    // The client's own relay password and routing; the server falls back to its file.
+    "settings",
     "users",
 ];
 

@@ -43,7 +43,7 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
     let state = AppState::new(config, db, vault)
         .map_err(|e| CliError::Failed(e.to_string()))?
         .with_scan_requests(scan_requests.clone());
-    let config = &state.config;
+    let config = &state.config();
     let redirect_target = redirect::Target {
         https_port: match &dashboard {
             Listener::Tls(socket, _) => socket.local_addr().map_or(443, |a| a.port()),
@@ -70,14 +70,20 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
         vault_rotation_interval: config.vault_rotation_interval,
         mailer: state.mailer.clone(),
         server_name: config.server_name.clone(),
-        config: state.config.clone(),
+        config: state.config(),
         api_traffic: state.api_traffic.clone(),
     };
     let periodic = std::sync::Arc::new(periodic);
     actix_web::rt::System::new().block_on(async move {
-        let _scheduler = scheduler::start(periodic.clone(), (scan_requests, scan_receiver))
-            .await
-            .map_err(|e| CliError::Failed(format!("cannot start the scheduler: {e}")))?;
+        let live = state.settings.live();
+        let (_scheduler, backup_jobs) =
+            scheduler::start(periodic.clone(), live, (scan_requests, scan_receiver))
+                .await
+                .map_err(|e| CliError::Failed(format!("cannot start the scheduler: {e}")))?;
+        // Schedules changed on the Settings page re-register these jobs.
+        state
+            .settings
+            .attach_backup_jobs(std::sync::Arc::new(backup_jobs));
         let (server, addr) = web::serve(state, dashboard, None)
             .map_err(|e| CliError::Failed(format!("cannot start the web server: {e}")))?;
         tracing::info!(%addr, "listening on {scheme}://{addr}");

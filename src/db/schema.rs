@@ -355,6 +355,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    settings (id) {
+        id -> Uuid,
+        key -> Text,
+        value -> Nullable<Jsonb>,
+        value_sealed -> Nullable<Text>,
+        changed_by -> Nullable<Uuid>,
+        changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     recovery_codes (id) {
         id -> Int8,
         user_id -> Uuid,
@@ -543,6 +554,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     role_grants,
     scans,
+    settings,
     totp_credentials,
     sessions,
     setup_links,

@@ -227,7 +227,7 @@ impl crate::scheduler::Services {
     /// Reports to the fleet controller when `[fleet] controller_url` is set and this
     /// server is enrolled; otherwise says why not, once.
     pub async fn start_fleet_reports(self, heartbeat: Arc<Heartbeat>) {
-        if self.config.fleet.controller().is_none() {
+        if self.config.get().fleet.controller().is_none() {
             return;
         }
         let vault = Arc::clone(&self.vault);
@@ -246,7 +246,7 @@ impl crate::scheduler::Services {
                 return tracing::error!(%error, "cannot read the fleet enrolment: not reporting");
             }
         };
-        match Reporter::new(self.config, self.db, Some(heartbeat), enrolment) {
+        match Reporter::new(self.config.get(), self.db, Some(heartbeat), enrolment) {
             Ok(Some(reporter)) => reporter.run().await,
             Ok(None) => {}
             Err(error) => tracing::error!(%error, "fleet reporting not started"),

@@ -8,6 +8,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::settings::NotifySettings;
+use super::slack::Slack;
 use super::{Email, Mailer, messages};
 use crate::db::schema::alerts;
 use crate::identity::{Role, user};
@@ -108,18 +110,45 @@ pub fn open_with_prefix(conn: &mut PgConnection, prefix: &str) -> QueryResult<Ve
 /// again at the next delivery; with email off it is marked told (the dashboard shows
 /// it) and logged.
 pub async fn deliver(db: &crate::db::Db, mailer: &Mailer, server_name: &str) {
+    deliver_routed(db, mailer, server_name, &NotifySettings::default()).await
+}
+
+/// [`deliver`], also to `routing`'s extra addresses and its Slack webhook (a post
+/// Slack took counts as told).
+pub async fn deliver_routed(
+    db: &crate::db::Db,
+    mailer: &Mailer,
+    server_name: &str,
+    routing: &NotifySettings,
+) {
+    let extra: Vec<String> = routing
+        .alert_emails
+        .iter()
+        .map(|a| a.trim().to_owned())
+        .collect();
+    let slack = match routing.slack_webhooks() {
+        hooks if hooks.is_empty() => None,
+        hooks => Slack::new(hooks)
+            .inspect_err(|error| tracing::warn!(%error, "alerts not posted to Slack"))
+            .ok(),
+    };
     let pending = db
-        .run(|conn| {
+        .run(move |conn| {
             let alerts = alerts::table
                 .filter(alerts::resolved_at.is_null())
                 .filter(alerts::notified_at.is_null())
                 .select(Alert::as_select())
                 .load(conn)?;
-            let people = user::owners(conn)?
+            let mut people = user::owners(conn)?
                 .into_iter()
                 .chain(user::with_role(conn, Role::Admin)?)
                 .map(|u| u.email)
                 .collect::<Vec<_>>();
+            for extra in &extra {
+                if !people.iter().any(|p| p.eq_ignore_ascii_case(extra)) {
+                    people.push(extra.clone());
+                }
+            }
             Ok::<_, crate::db::DbError>((alerts, people))
         })
         .await;
@@ -129,7 +158,14 @@ pub async fn deliver(db: &crate::db::Db, mailer: &Mailer, server_name: &str) {
     };
     for alert in pending {
         tracing::error!(alert = %alert.key, summary = %alert.summary, detail = %alert.detail, "alert raised");
-        let mut told = !mailer.is_enabled();
+        let mut told = !mailer.is_enabled() && slack.is_none();
+        if let Some(slack) = &slack {
+            let text = format!(
+                "[{server_name}] {}: {}\n{}",
+                alert.severity, alert.summary, alert.detail
+            );
+            told |= slack.post(&text).await;
+        }
         for to in &people {
             let email: Email = messages::alert(to, server_name, &alert);
             match mailer.send(&email).await {

@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use lettre::Message;
@@ -55,8 +55,12 @@ pub enum EmailError {
 
 /// Sends [`Email`]s through the configured relay, or refuses with
 /// [`EmailError::Disabled`] when none is configured.
+///
+/// The relay can be replaced in place ([`Mailer::replace`]): everything that sends
+/// holds the same `Arc<Mailer>`, so a relay changed on the Settings page is used by
+/// the next send everywhere, without a restart.
 pub struct Mailer {
-    relay: Option<Relay>,
+    relay: RwLock<Option<Arc<Relay>>>,
 }
 
 /// A [`CredentialLookup`] reading the vault through `db`.
@@ -115,7 +119,7 @@ impl Mailer {
     pub fn from_config(config: &SmtpConfig) -> Result<Mailer, EmailError> {
         let host = config.host.trim();
         if host.is_empty() {
-            return Ok(Mailer { relay: None });
+            return Ok(Mailer::with(None));
         }
         let from = parse_mailbox(&config.from)?;
         let tls = || {
@@ -144,26 +148,53 @@ impl Mailer {
                 "smtp.security = \"none\": the SMTP password crosses the network unencrypted"
             );
         }
-        Ok(Mailer {
-            relay: Some(Relay {
-                host: host.to_owned(),
-                port: config.port,
-                security,
-                username: config.username.clone(),
-                password,
-                from,
-                hello: ClientId::default(),
-                timeout: config.timeout,
-            }),
-        })
+        Ok(Mailer::with(Some(Relay {
+            host: host.to_owned(),
+            port: config.port,
+            security,
+            username: config.username.clone(),
+            password,
+            from,
+            hello: ClientId::default(),
+            timeout: config.timeout,
+        })))
+    }
+
+    fn with(relay: Option<Relay>) -> Self {
+        Self {
+            relay: RwLock::new(relay.map(Arc::new)),
+        }
+    }
+
+    /// The relay now (a send keeps the one it started with).
+    fn relay(&self) -> Option<Arc<Relay>> {
+        self.relay
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends through `other`'s relay from now on.
+    pub fn replace(&self, other: Mailer) {
+        let relay = other
+            .relay
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        *self.relay.write().unwrap_or_else(PoisonError::into_inner) = relay;
     }
 
     /// Lets a relay password kept as a stored credential be found at send time.
     pub fn with_credential_lookup(mut self, lookup: CredentialLookup) -> Self {
+        let relay = self
+            .relay
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .and_then(Arc::get_mut);
         if let Some(Relay {
             password: Password::Stored { lookup: slot, .. },
             ..
-        }) = &mut self.relay
+        }) = relay
         {
             *slot = Some(lookup);
         }
@@ -171,13 +202,13 @@ impl Mailer {
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.relay.is_some()
+        self.relay().is_some()
     }
 
     /// Delivers `email` to the relay; `Ok` means the relay accepted it. The whole
     /// exchange is bounded by `smtp.timeout`: lettre's own timeout covers only connecting.
     pub async fn send(&self, email: &Email) -> Result<(), EmailError> {
-        let relay = self.relay.as_ref().ok_or(EmailError::Disabled)?;
+        let relay = self.relay().ok_or(EmailError::Disabled)?;
         let message = relay.message(email)?;
         let password = relay.password().await?;
         relay.deliver(&message, password.as_ref()).await
@@ -312,7 +343,7 @@ impl Relay {
 
 impl fmt::Debug for Mailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(relay) = &self.relay else {
+        let Some(relay) = self.relay() else {
             return f.write_str("Mailer(disabled)");
         };
         let security = match relay.security {
@@ -433,7 +464,7 @@ mod tests {
     #[tokio::test]
     async fn send_errors_never_carry_the_password() {
         let mailer = Mailer::from_config(&config("smtp.example.com")).unwrap();
-        let relay = mailer.relay.as_ref().unwrap();
+        let relay = mailer.relay().unwrap();
         let password = relay.password().await.unwrap();
         let err = relay.send_error(
             "535 bad credentials for hunter2-smtp-password",

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod breach;
 pub mod email;
 pub mod messages;
+pub mod settings;
 pub mod signature;
 pub mod slack;
 pub mod webhooks;

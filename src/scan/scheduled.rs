@@ -15,7 +15,7 @@ impl Services {
         let outcome = tokio::task::spawn_blocking(move || {
             let started = OffsetDateTime::now_utc();
             let cx = Context {
-                config: &this.config,
+                config: &this.config.get(),
                 db: &this.db,
                 vault: &this.vault,
                 now: started,
@@ -43,13 +43,14 @@ impl Services {
             Ok(Err(error)) => tracing::error!(%error, trigger, "security scan failed"),
             Err(error) => tracing::error!(%error, trigger, "security scan task failed"),
         }
-        alerts::deliver(&self.db, &self.mailer, &self.config.server_name).await;
+        let config = self.config.get();
+        alerts::deliver_routed(&self.db, &self.mailer, &config.server_name, &config.notify).await;
     }
 
     /// At start: a scan if this version never ran one here (a deploy), unless the loop
     /// is off (`scan.nightly` blank).
     pub async fn start_scans(&self) {
-        if self.config.scan.nightly.trim().is_empty() {
+        if self.config.get().scan.nightly.trim().is_empty() {
             return;
         }
         let db = self.db.clone();

@@ -88,7 +88,8 @@ impl Services {
     /// A watch of `scan.skill_directories`, unless there are none or the loop is off
     /// (`scan.nightly` blank).
     pub fn skill_watch(&self) -> Option<SkillWatch> {
-        let settings = &self.config.scan;
+        let config = self.config.get();
+        let settings = &config.scan;
         if settings.skill_directories.is_empty() || settings.nightly.trim().is_empty() {
             return None;
         }

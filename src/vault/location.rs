@@ -47,12 +47,20 @@ pub const FLEET_SECRET: SealedColumn = SealedColumn {
     key: "satellite_id",
 };
 
+/// Secrets set on the dashboard's Settings page (the SMTP password, a Slack webhook).
+pub const SETTING_VALUE: SealedColumn = SealedColumn {
+    table: "settings",
+    column: "value_sealed",
+    key: "id",
+};
+
 pub const ALL: &[SealedColumn] = &[
     TOTP_SECRET,
     CREDENTIAL_VALUE,
     SATELLITE_SECRET,
     WEBHOOK_SECRET,
     FLEET_SECRET,
+    SETTING_VALUE,
 ];
 
 impl SealedColumn {

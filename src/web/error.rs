@@ -61,6 +61,9 @@ pub enum AppError {
     Gone(String),
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    /// 422 naming each field that is wrong (the Settings API).
+    #[error("invalid fields")]
+    InvalidFields(Vec<crate::settings::FieldError>),
     #[error("busy")]
     Busy,
     #[error("unavailable: {0}")]
@@ -86,6 +89,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Extension member: which fields were wrong, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::settings::FieldError>,
 }
 
 impl Problem {
@@ -107,6 +113,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             instance: None,
+            errors: Vec::new(),
         }
     }
 
@@ -122,6 +129,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             instance: None,
+            errors: Vec::new(),
         }
     }
 
@@ -224,6 +232,19 @@ impl AppError {
                 "Invalid input",
                 detail,
             ),
+            AppError::InvalidFields(errors) => Problem {
+                errors: errors.clone(),
+                ..Problem::typed(
+                    S::UNPROCESSABLE_ENTITY,
+                    "urn:outpost:problem:validation",
+                    "Invalid input",
+                    errors
+                        .iter()
+                        .map(|e| format!("`{}` {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            },
             AppError::Busy => Problem::typed(
                 S::SERVICE_UNAVAILABLE,
                 "urn:outpost:problem:busy",
@@ -267,6 +288,15 @@ impl ResponseError for AppError {
                 .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
                 .finish(),
             _ => HttpResponse::build(self.status_code()).finish(),
+        }
+    }
+}
+
+impl From<crate::settings::SettingsError> for AppError {
+    fn from(e: crate::settings::SettingsError) -> Self {
+        match e {
+            crate::settings::SettingsError::Invalid(errors) => AppError::InvalidFields(errors),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::identity::sign_in::SignInPolicy;
 use crate::identity::throttle::ThrottlePolicy;
 use crate::identity::{Passwords, key_networks};
 use crate::notify::Mailer;
-use crate::notify::email::vault_lookup;
+use crate::settings::Settings;
 use crate::vault::Vault;
 use error::AppError;
 use middleware::problems::MAX_BODY_BYTES;
@@ -42,15 +42,19 @@ pub enum StartError {
     Passwords(#[from] crate::identity::PasswordError),
     #[error("smtp: {0}")]
     Mail(#[from] crate::notify::EmailError),
+    #[error("settings: {0}")]
+    Settings(#[from] crate::settings::SettingsError),
 }
 
-/// What every handler can reach. Immutable after start: no global mutable config.
+/// What every handler can reach. The configuration changes only through the Settings
+/// page (`settings`), as a whole: read it once per request with [`AppState::config`].
 #[derive(Debug)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    pub settings: Arc<Settings>,
     pub db: Db,
     pub passwords: Arc<Passwords>,
     pub vault: Arc<Vault>,
+    /// The settings' mailer: one relay for everyone, replaced in place on a change.
     pub mailer: Arc<Mailer>,
     /// Asks the scheduler for a security scan (a setting changed, "Scan now").
     pub scan_requests: crate::scan::requests::ScanRequests,
@@ -78,14 +82,13 @@ impl AppState {
             config.login.max_concurrent_hashes,
             config.login.hash_queue_timeout,
         )?;
-        let mailer = Mailer::from_config(&config.smtp)?
-            .with_credential_lookup(vault_lookup(db.clone(), Arc::clone(&vault)));
+        let settings = Settings::open(config, db.clone(), Arc::clone(&vault))?;
         Ok(Self {
-            config: Arc::new(config),
+            mailer: Arc::clone(settings.mailer()),
+            settings: Arc::new(settings),
             db,
             passwords: Arc::new(passwords),
             vault,
-            mailer: Arc::new(mailer),
             scan_requests: Default::default(),
             api_traffic: Arc::default(),
             key_networks: key_networks::Recorder::default(),
@@ -102,6 +105,11 @@ impl AppState {
         }
     }
 
+    /// The configuration in force: the file's with the dashboard's settings over it.
+    pub fn config(&self) -> Arc<Config> {
+        self.settings.config()
+    }
+
     /// The group-commit writer for audit entries that are not part of a change's own
     /// transaction. Must first be called from within a Tokio runtime (any handler).
     pub fn audit_writer(&self) -> &AuditWriter {
@@ -110,17 +118,19 @@ impl AppState {
     }
 
     pub fn sign_in_policy(&self) -> SignInPolicy {
+        let config = self.config();
         SignInPolicy {
             session: self.session_policy(),
-            throttle: ThrottlePolicy::from(&self.config.login),
-            mfa_challenge_ttl: self.config.session.mfa_challenge_ttl,
+            throttle: ThrottlePolicy::from(&config.login),
+            mfa_challenge_ttl: config.session.mfa_challenge_ttl,
         }
     }
 
     pub fn session_policy(&self) -> SessionPolicy {
+        let config = self.config();
         SessionPolicy {
-            idle_timeout: self.config.session.idle_timeout,
-            absolute_timeout: self.config.session.absolute_timeout,
+            idle_timeout: config.session.idle_timeout,
+            absolute_timeout: config.session.absolute_timeout,
         }
     }
 }
@@ -168,7 +178,7 @@ pub fn serve(
     let addr = match &listener {
         Listener::Plain(socket) | Listener::Tls(socket, _) => socket.local_addr()?,
     };
-    let workers = state.config.workers;
+    let workers = state.config().workers;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()

@@ -62,6 +62,7 @@ impl<'a> Layout<'a> {
             (Capability::ApiKeysManage, "/keys", "API keys"),
             (Capability::WebhooksManage, "/webhooks", "Notifications"),
             (Capability::DataExport, "/export", "Export"),
+            (Capability::SettingsManage, "/settings", "Settings"),
             (
                 Capability::SecurityPolicyManage,
                 "/settings/security",

@@ -55,6 +55,7 @@ mod scan_watch;
 mod scripts;
 mod security_page;
 mod sessions;
+mod settings;
 mod setup_links;
 mod sign_in;
 mod team;

@@ -37,6 +37,8 @@ pub struct TestApp {
     pub scans_asked: std::sync::Mutex<tokio::sync::mpsc::Receiver<&'static str>>,
     /// The server's in-memory API response counts (tests flush them).
     pub api_traffic: Arc<ApiTraffic>,
+    /// The running server's settings (tests attach a scheduler's backup jobs).
+    pub settings: Arc<outpost::settings::Settings>,
     _keys: tempfile::TempDir,
     handle: ServerHandle,
     /// With TLS: the plain listener that redirects to HTTPS.
@@ -128,6 +130,7 @@ impl TestApp {
             .expect("app state")
             .with_scan_requests(scan_requests);
         let api_traffic = state.api_traffic.clone();
+        let settings = state.settings.clone();
 
         // Its own thread and actix system, so stopping it does not depend on the test's runtime.
         let (tx, rx) = mpsc::channel();
@@ -159,6 +162,7 @@ impl TestApp {
             keyring,
             scans_asked: std::sync::Mutex::new(scans_asked),
             api_traffic,
+            settings,
             _keys: keys,
             handle,
             redirect_addr,

@@ -94,7 +94,7 @@ impl Server {
     /// The scheduler's view of this server: what `outpost serve` runs its backups with.
     pub fn scheduled(&self) -> Services {
         Services {
-            config: Arc::new(self.config.clone()),
+            config: outpost::settings::live::LiveConfig::new(self.config.clone()),
             db: self.pool.clone(),
             vault: Arc::new(
                 Vault::load(KeySource::File(self.config.vault_key_file.clone())).expect("vault"),

@@ -31,7 +31,9 @@ fn severities() -> impl Iterator<Item = &'static str> {
 }
 
 fn layout<'a>(state: &'a ControllerState, csrf: &'a CsrfToken, caller: &'a Caller) -> Layout<'a> {
-    let mut layout = Layout::bare(&state.operators.config.server_name, csrf, &caller.user);
+    // Not a setting the dashboard changes: the file's is the one in force.
+    let server_name = &state.operators.settings.file().server_name;
+    let mut layout = Layout::bare(server_name, csrf, &caller.user);
     layout.nav = vec![NavItem {
         href: "/fleet",
         label: "Fleet",

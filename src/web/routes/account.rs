@@ -85,7 +85,12 @@ pub async fn page(
         .collect();
     pages::html(
         &AccountPage {
-            layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/account"),
+            layout: Layout::signed_in(
+                &state.config().server_name,
+                &csrf,
+                &caller.caller,
+                "/account",
+            ),
             user: caller.user(),
             mfa_enrolled,
             sessions,

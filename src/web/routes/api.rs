@@ -59,7 +59,7 @@ pub async fn invite(
     body: web::Json<InviteBody>,
 ) -> Result<HttpResponse, AppError> {
     let InviteBody { email, role } = body.into_inner();
-    let ttl = state.config.session.invitation_ttl;
+    let ttl = state.config().session.invitation_ttl;
     let outcome = run_as(&state, &req, caller.user(), move |conn, actor, client| {
         team::invite(conn, actor, &email, role, ttl, false, client)
     })
@@ -71,7 +71,7 @@ pub async fn invite(
     };
     let link = outcome
         .link_token
-        .map(|t| format!("{}/invite/{}", state.config.base_url(), t.expose()));
+        .map(|t| format!("{}/invite/{}", state.config().base_url(), t.expose()));
     Ok(HttpResponse::Created().json(json!({
         "invitation": outcome.invitation,
         "status": status,

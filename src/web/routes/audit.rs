@@ -152,7 +152,7 @@ pub async fn page(
         .collect();
     pages::html(
         &AuditPage {
-            layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/audit"),
+            layout: Layout::signed_in(&state.config().server_name, &csrf, &caller.caller, "/audit"),
             filter: &form,
             entries: rows,
             checkpoint: checkpoint.map(|c| CheckpointView {

@@ -83,9 +83,9 @@ pub async fn overview(
         .unwrap_or_default();
     let now = OffsetDateTime::now_utc();
     let ring = state.vault.keyring();
-    let interval = state.config.vault_rotation_interval;
+    let interval = state.config().vault_rotation_interval;
     let (checks, due, backups) = {
-        let (ring, config) = (ring.clone(), state.config.clone());
+        let (ring, config) = (ring.clone(), state.config());
         state
             .db
             .run(move |conn| {
@@ -112,7 +112,7 @@ pub async fn overview(
     let banner = super::export::banner(&state, &caller.caller).await?;
     pages::html(
         &OverviewPage {
-            layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/")
+            layout: Layout::signed_in(&state.config().server_name, &csrf, &caller.caller, "/")
                 .with_banner(banner),
             version: VERSION,
             user: caller.user(),

@@ -43,7 +43,7 @@ pub async fn page(
         .await?;
     pages::html(
         &InvitePage {
-            layout: Layout::public(&state.config.server_name, &csrf),
+            layout: Layout::public(&state.config().server_name, &csrf),
             email: &invitation.email,
             role: invitation.role().to_string(),
             link_token: &link,

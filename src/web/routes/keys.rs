@@ -83,7 +83,7 @@ async fn render(
     let now = OffsetDateTime::now_utc();
     pages::html(
         &KeysPage {
-            layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/keys"),
+            layout: Layout::signed_in(&state.config().server_name, csrf, caller, "/keys"),
             keys: keys.iter().map(|k| row(k, now)).collect(),
             capabilities: caller
                 .user

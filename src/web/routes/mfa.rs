@@ -67,7 +67,7 @@ pub async fn challenge_page(
     }
     pages::html(
         &ChallengePage {
-            layout: Layout::public(&state.config.server_name, &csrf),
+            layout: Layout::public(&state.config().server_name, &csrf),
             error: pages::flash(messages.error.as_deref(), ERRORS),
         },
         &csrf,
@@ -123,7 +123,7 @@ async fn finish(
                 .ip
                 .unwrap_or_else(|| "unknown".into());
             tracing::warn!(client_ip = %ip, account = %user.email, "second factor code reused");
-            let alert = messages::totp_code_reused(&user.email, &state.config.server_name, &ip);
+            let alert = messages::totp_code_reused(&user.email, &state.config().server_name, &ip);
             mail::deliver(state, &alert).await;
             return if json {
                 Err(AppError::InvalidCredentials)
@@ -152,7 +152,7 @@ async fn finish(
     response
         .cookie(auth::session_cookie(
             &session,
-            state.config.session.absolute_timeout,
+            state.config().session.absolute_timeout,
         ))
         .cookie(auth::expired_cookie(CHALLENGE_COOKIE))
         .cookie(auth::expired_cookie(csrf::COOKIE));
@@ -196,7 +196,7 @@ pub async fn enrol_page(
 ) -> Result<HttpResponse, AppError> {
     let user = signed_in.user().clone();
     let vault = state.vault.clone();
-    let issuer = state.config.server_name.clone();
+    let issuer = state.config().server_name.clone();
     let (required, enrolment, remaining) = state
         .db
         .run(move |conn| {
@@ -221,7 +221,7 @@ pub async fn enrol_page(
         .await?;
     pages::html(
         &EnrolPage {
-            layout: Layout::bare(&state.config.server_name, &csrf, signed_in.user()),
+            layout: Layout::bare(&state.config().server_name, &csrf, signed_in.user()),
             required,
             enrolment,
             recovery_remaining: remaining,
@@ -343,7 +343,7 @@ fn show_codes(
 ) -> Result<HttpResponse, AppError> {
     pages::html(
         &CodesPage {
-            layout: Layout::bare(&state.config.server_name, csrf, signed_in.user()),
+            layout: Layout::bare(&state.config().server_name, csrf, signed_in.user()),
             codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
             next,
         },

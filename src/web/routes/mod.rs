@@ -16,6 +16,7 @@ mod password_form;
 mod password_reset;
 mod security;
 mod security_policy;
+mod settings;
 mod setup;
 mod sign_in;
 mod table;
@@ -57,6 +58,18 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     );
     r.get("/settings/security", SignedIn, security_policy::page);
     r.post("/settings/security", SignedIn, security_policy::save);
+    r.get("/settings", SignedIn, settings::page);
+    r.post("/settings/domain", SignedIn, settings::save_domain);
+    r.post("/settings/smtp", SignedIn, settings::save_smtp);
+    r.post("/settings/backups", SignedIn, settings::save_backups);
+    r.post(
+        "/settings/notifications",
+        SignedIn,
+        settings::save_notifications,
+    );
+    r.post("/settings/revert", SignedIn, settings::revert);
+    r.post("/settings/test-email", SignedIn, settings::test_email);
+    r.post("/settings/test-target", SignedIn, settings::test_target);
     r.get("/keys", SignedIn, keys::page);
     r.post("/keys", SignedIn, keys::create);
     r.post("/keys/{id}/rotate", SignedIn, keys::rotate);
@@ -150,6 +163,8 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
         SignedIn,
         credentials::api::reveal,
     );
+    r.get("/api/v1/settings", SignedIn, settings::api::get);
+    r.patch("/api/v1/settings", SignedIn, settings::api::patch);
     r.get("/api/v1/webhooks", SignedIn, webhooks::api::list);
     r.post("/api/v1/webhooks", SignedIn, webhooks::api::create);
     r.delete("/api/v1/webhooks/{id}", SignedIn, webhooks::api::delete);

@@ -28,8 +28,8 @@ pub struct ForgotForm {
 pub async fn page(state: web::Data<AppState>, csrf: CsrfToken) -> Result<HttpResponse, AppError> {
     pages::html(
         &ForgotPage {
-            layout: Layout::public(&state.config.server_name, &csrf),
-            ttl_minutes: state.config.session.setup_link_ttl.as_secs() / 60,
+            layout: Layout::public(&state.config().server_name, &csrf),
+            ttl_minutes: state.config().session.setup_link_ttl.as_secs() / 60,
         },
         &csrf,
     )
@@ -40,7 +40,7 @@ pub async fn request(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Result<HttpResponse, AppError> {
-    let ttl = state.config.session.setup_link_ttl;
+    let ttl = state.config().session.setup_link_ttl;
     let client = client_info(&req);
     let issued = state
         .db
@@ -49,10 +49,10 @@ pub async fn request(
         })
         .await?;
     if let Some((user, link)) = issued {
-        let url = format!("{}/setup/{}", state.config.base_url(), link.expose());
+        let url = format!("{}/setup/{}", state.config().base_url(), link.expose());
         let email = messages::password_reset(
             &user.email,
-            &state.config.server_name,
+            &state.config().server_name,
             &url,
             ttl.as_secs() / 60,
         );

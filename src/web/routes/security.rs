@@ -88,13 +88,9 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let (open, metrics) = load(&state).await?;
     let now = OffsetDateTime::now_utc();
+    let config = state.config();
     let page = SecurityPage {
-        layout: Layout::signed_in(
-            &state.config.server_name,
-            &csrf,
-            &caller.caller,
-            "/security",
-        ),
+        layout: Layout::signed_in(&config.server_name, &csrf, &caller.caller, "/security"),
         notice: pages::flash(messages.notice.as_deref(), NOTICES),
         problem: pages::flash(messages.problem.as_deref(), PROBLEMS),
         can_scan: caller

@@ -50,7 +50,7 @@ pub async fn page(
     pages::html(
         &PolicyPage {
             layout: Layout::signed_in(
-                &state.config.server_name,
+                &state.config().server_name,
                 &csrf,
                 &caller.caller,
                 "/settings/security",

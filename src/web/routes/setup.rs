@@ -43,10 +43,10 @@ pub async fn page(
     let error = pages::flash(messages.error.as_deref(), password_form::MESSAGES);
     pages::html(
         &SetupPage {
-            layout: Layout::public(&state.config.server_name, &csrf),
+            layout: Layout::public(&state.config().server_name, &csrf),
             email: &user.email,
             link_token: &link,
-            link_ttl_minutes: state.config.session.setup_link_ttl.as_secs() / 60,
+            link_ttl_minutes: state.config().session.setup_link_ttl.as_secs() / 60,
             error,
         },
         &csrf,

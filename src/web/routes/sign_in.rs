@@ -60,7 +60,7 @@ pub async fn page(
     };
     pages::html(
         &LoginPage {
-            layout: Layout::public(&state.config.server_name, &csrf),
+            layout: Layout::public(&state.config().server_name, &csrf),
             error,
             notice,
         },
@@ -90,7 +90,7 @@ pub async fn submit_form(
         SignInOutcome::SignedIn { session, .. } => pages::see_other("/")
             .cookie(auth::session_cookie(
                 &session,
-                state.config.session.absolute_timeout,
+                state.config().session.absolute_timeout,
             ))
             // A new session gets a new CSRF token too.
             .cookie(auth::expired_cookie(csrf::COOKIE))
@@ -98,7 +98,7 @@ pub async fn submit_form(
         SignInOutcome::SecondFactorRequired { challenge } => pages::see_other("/login/mfa")
             .cookie(mfa::challenge_cookie(
                 &challenge,
-                state.config.session.mfa_challenge_ttl,
+                state.config().session.mfa_challenge_ttl,
             ))
             .finish(),
     })
@@ -115,13 +115,13 @@ pub async fn submit_json(
         SignInOutcome::SignedIn { user, session } => HttpResponse::Ok()
             .cookie(auth::session_cookie(
                 &session,
-                state.config.session.absolute_timeout,
+                state.config().session.absolute_timeout,
             ))
             .json(json!({ "user": user, "session_expires_at": rfc3339(session.expires_at) })),
         SignInOutcome::SecondFactorRequired { challenge } => HttpResponse::Ok()
             .cookie(mfa::challenge_cookie(
                 &challenge,
-                state.config.session.mfa_challenge_ttl,
+                state.config().session.mfa_challenge_ttl,
             ))
             .json(json!({ "second_factor_required": true, "next": "/login/mfa" })),
     })

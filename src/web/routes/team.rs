@@ -138,8 +138,9 @@ async fn render(
         .iter()
         .filter(|m| m.user.role == Role::Owner)
         .count();
+    let config = state.config();
     let page = TeamPage {
-        layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/team"),
+        layout: Layout::signed_in(&config.server_name, csrf, caller, "/team"),
         members: members
             .into_iter()
             .map(|m| MemberRow {
@@ -185,7 +186,7 @@ async fn render(
             .collect(),
         can_manage,
         step_up: me.role == Role::Owner && owners == 1,
-        invitation_hours: state.config.session.invitation_ttl.as_secs() / 3600,
+        invitation_hours: state.config().session.invitation_ttl.as_secs() / 3600,
         new_link,
         notice,
         error: None,
@@ -218,7 +219,7 @@ pub async fn invite(
     let role = parse_role(&form.role)?;
     let actor = caller.user().clone();
     let stepped_up = step_up::verify(&state, &actor, form.password, form.code, &req).await?;
-    let ttl = state.config.session.invitation_ttl;
+    let ttl = state.config().session.invitation_ttl;
     let email = form.email;
     let outcome: InviteOutcome = run_as(&state, &req, &actor, move |conn, actor, client| {
         team::invite(conn, actor, &email, role, ttl, stepped_up, client)
@@ -258,11 +259,15 @@ async fn send_invitation(
     invitation: &team::Invitation,
     link_token: &SecretString,
 ) -> Option<NewLink> {
-    let url = format!("{}/invite/{}", state.config.base_url(), link_token.expose());
-    let hours = state.config.session.invitation_ttl.as_secs() / 3600;
+    let url = format!(
+        "{}/invite/{}",
+        state.config().base_url(),
+        link_token.expose()
+    );
+    let hours = state.config().session.invitation_ttl.as_secs() / 3600;
     let email = messages::invitation(
         &invitation.email,
-        &state.config.server_name,
+        &state.config().server_name,
         &inviter.email,
         invitation.role(),
         &url,
@@ -291,11 +296,11 @@ async fn ask_owners_to_approve(
     subject: &str,
     role: Role,
 ) -> Result<(), AppError> {
-    let review = format!("{}/team", state.config.base_url());
+    let review = format!("{}/team", state.config().base_url());
     for owner in owners(state).await?.into_iter().filter(|o| o.active) {
         let email = messages::role_grant_requested(
             &owner.email,
-            &state.config.server_name,
+            &state.config().server_name,
             &requester.email,
             subject,
             role,
@@ -315,7 +320,7 @@ async fn tell_owners_of_grant(
     for owner in owners(state).await?.into_iter().filter(|o| o.active) {
         let email = messages::role_granted(
             &owner.email,
-            &state.config.server_name,
+            &state.config().server_name,
             &actor.email,
             subject,
             role,

@@ -41,7 +41,7 @@ pub async fn run(
     };
     let target = body
         .target
-        .unwrap_or_else(|| state.config.backup.target.clone());
+        .unwrap_or_else(|| state.config().backup.target.clone());
     let id = jobs::start_run(&state, caller.user(), target.clone())
         .await
         .map_err(|e| match e {

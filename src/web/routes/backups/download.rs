@@ -37,7 +37,7 @@ pub async fn database_dump(
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, AppError> {
     let (target, id) = path.into_inner();
-    let (config, db, vault) = (state.config.clone(), state.db.clone(), state.vault.clone());
+    let (config, db, vault) = (state.config(), state.db.clone(), state.vault.clone());
     let event = Event::new(
         Actor::User(caller.user().id),
         "backup.downloaded",

@@ -18,7 +18,7 @@ use crate::web::AppState;
 
 /// Starts a manual backup into `target`; returns the id it records itself under.
 pub async fn start_run(state: &AppState, user: &User, target: String) -> Result<Uuid, BackupError> {
-    let names = targets::names(&state.config.backup);
+    let names = targets::names(&state.config().backup);
     if !names.contains(&target) {
         return Err(BackupError::UnknownTarget(target, names.join(", ")));
     }
@@ -59,7 +59,7 @@ pub async fn start_drill(state: &AppState, user: &User, id: Uuid) -> Result<Stri
         })
         .await?;
     let target = found
-        .filter(|t| targets::names(&state.config.backup).contains(t))
+        .filter(|t| targets::names(&state.config().backup).contains(t))
         .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
     let lock = take_lock(state).await?;
     let actor = Actor::User(user.id);
@@ -80,7 +80,7 @@ pub async fn start_drill(state: &AppState, user: &User, id: Uuid) -> Result<Stri
 }
 
 async fn take_lock(state: &AppState) -> Result<Lock, BackupError> {
-    let (config, db, vault) = (state.config.clone(), state.db.clone(), state.vault.clone());
+    let (config, db, vault) = (state.config(), state.db.clone(), state.vault.clone());
     tokio::task::spawn_blocking(move || {
         Backups {
             config: &config,
@@ -100,7 +100,7 @@ fn in_background(
     mut lock: Lock,
     work: impl FnOnce(&Backups<'_>, &mut Lock) -> Result<(), BackupError> + Send + 'static,
 ) {
-    let (config, db, vault) = (state.config.clone(), state.db.clone(), state.vault.clone());
+    let (config, db, vault) = (state.config(), state.db.clone(), state.vault.clone());
     let mailer = state.mailer.clone();
     actix_web::rt::spawn(async move {
         let worker = {

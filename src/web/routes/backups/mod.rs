@@ -181,7 +181,7 @@ fn drill_words(drill: &Drill, now: OffsetDateTime) -> (String, &'static str) {
 /// The status as of now, read on a pooled connection.
 /// The status as `caller` may see it: error texts only for those who run backups.
 pub async fn load(state: &AppState, caller: &Caller) -> Result<Status, AppError> {
-    let config = state.config.clone();
+    let config = state.config();
     let status = state
         .db
         .run(move |conn| {
@@ -203,8 +203,9 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let status = load(&state, &caller.caller).await?;
     let now = OffsetDateTime::now_utc();
+    let config = state.config();
     let page = BackupsPage {
-        layout: Layout::signed_in(&state.config.server_name, &csrf, &caller.caller, "/backups"),
+        layout: Layout::signed_in(&config.server_name, &csrf, &caller.caller, "/backups"),
         notice: pages::flash(messages.notice.as_deref(), NOTICES),
         problem: pages::flash(messages.problem.as_deref(), PROBLEMS),
         banner: Banner::of(&status, now),
@@ -268,7 +269,7 @@ pub async fn run(
 ) -> Result<HttpResponse, AppError> {
     let target = form
         .target
-        .unwrap_or_else(|| state.config.backup.target.clone());
+        .unwrap_or_else(|| state.config().backup.target.clone());
     match jobs::start_run(&state, caller.user(), target).await {
         Ok(_) => Ok(pages::see_other("/backups?notice=started").finish()),
         Err(BackupError::Busy) => Ok(pages::see_other("/backups?problem=busy").finish()),

@@ -124,8 +124,9 @@ async fn render_list(
 ) -> Result<HttpResponse, AppError> {
     let listed = run(state, |conn| Ok(credentials::list(conn)?)).await?;
     let now = OffsetDateTime::now_utc();
+    let config = state.config();
     let page = ListPage {
-        layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/credentials"),
+        layout: Layout::signed_in(&config.server_name, csrf, caller, "/credentials"),
         credentials: listed.iter().map(|c| view(c, now)).collect(),
         kinds: Kind::ALL
             .iter()
@@ -192,8 +193,9 @@ async fn render_detail(
         Ok((credential, recent))
     })
     .await?;
+    let config = state.config();
     let page = DetailPage {
-        layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/credentials"),
+        layout: Layout::signed_in(&config.server_name, csrf, caller, "/credentials"),
         credential: view(&credential, OffsetDateTime::now_utc()),
         rotate_every_days: credential.rotate_every_days,
         can_manage: caller.can(Capability::CredentialsManage),

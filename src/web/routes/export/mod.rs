@@ -113,8 +113,9 @@ async fn render(
         .run(|conn| store::list(conn).map_err(AppError::from))
         .await?;
     let now = OffsetDateTime::now_utc();
+    let config = state.config();
     let page = ExportPage {
-        layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/export")
+        layout: Layout::signed_in(&config.server_name, csrf, caller, "/export")
             .with_banner(banner(state, caller).await?),
         exports: listed.iter().map(|r| view(r, now)).collect(),
         kept_days: store::KEPT_FOR.whole_days(),
@@ -224,7 +225,7 @@ pub async fn start(
             store::begin(conn, Some(user), include_secrets, expires_at).map_err(AppError::from)
         })
         .await?;
-    let (db, config, vault) = (state.db.clone(), state.config.clone(), state.vault.clone());
+    let (db, config, vault) = (state.db.clone(), state.config(), state.vault.clone());
     let pending = record.clone();
     actix_web::rt::spawn(async move {
         let id = pending.id;
@@ -298,7 +299,7 @@ pub async fn download(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let data_dir = state.config.data_dir.clone();
+    let data_dir = state.config().data_dir.clone();
     let actor = Actor::User(caller.user().id);
     let client = client_info(&req);
     let (_, file, size) = state

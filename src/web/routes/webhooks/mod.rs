@@ -7,12 +7,9 @@ pub mod api;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Event, Outcome};
 use crate::identity::{ClientInfo, User, cap};
-use crate::notify::messages;
 use crate::notify::signature::WebhookSecret;
 use crate::notify::webhooks::{self, Delivery, Endpoint, NewEndpoint, endpoints, outbox};
 use crate::web::AppState;
@@ -94,7 +91,7 @@ async fn render(
     let log = log.iter().map(|d| log_row(d, &endpoints)).collect();
     pages::html(
         &WebhooksPage {
-            layout: Layout::signed_in(&state.config.server_name, csrf, caller, "/webhooks"),
+            layout: Layout::signed_in(&state.config().server_name, csrf, caller, "/webhooks"),
             endpoints,
             log,
             event_types: webhooks::EVENT_TYPES,
@@ -213,29 +210,7 @@ pub async fn test_email(
     csrf: CsrfToken,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let user = caller.user().clone();
-    let email = messages::test_email(&user.email, &state.config.server_name, &user.email);
-    let sent = state.mailer.send(&email).await;
-    let outcome = if sent.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    };
-    let client = client_info(&req);
-    let error = sent.as_ref().err().map(|e| e.to_string());
-    let details = json!({ "to": user.email, "error": error });
-    state
-        .db
-        .run(move |conn| {
-            audit::record(
-                conn,
-                &Event::new(Actor::User(user.id), "email.test_sent", outcome)
-                    .client(&client)
-                    .details(details),
-            )
-            .map_err(AppError::from)
-        })
-        .await?;
+    let sent = crate::web::mail::send_test(&state, caller.user(), client_info(&req)).await?;
     let (notice, error) = match sent {
         Ok(()) => (Some("Test email sent to your address."), None),
         Err(e) => (None, Some(format!("The test email was not sent: {e}"))),

@@ -1,0 +1,80 @@
+//! The scheduler's backup jobs, one per scheduled tier, registered at start and again
+//! whenever the schedules or the target change on the Settings page, so a change
+//! applies without a restart.
+
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use uuid::Uuid;
+
+use super::runs::Trigger;
+use crate::scheduler::Services;
+
+/// The registered backup jobs of one scheduler.
+pub struct BackupJobs {
+    scheduler: JobScheduler,
+    services: Services,
+    registered: Mutex<Vec<(Trigger, Uuid)>>,
+}
+
+impl std::fmt::Debug for BackupJobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupJobs").finish_non_exhaustive()
+    }
+}
+
+impl BackupJobs {
+    /// Registers a job for each tier with a schedule in `services`' configuration.
+    pub async fn register(
+        scheduler: JobScheduler,
+        services: Services,
+    ) -> Result<Self, JobSchedulerError> {
+        let jobs = Self {
+            scheduler,
+            services,
+            registered: Mutex::new(Vec::new()),
+        };
+        jobs.reschedule().await?;
+        Ok(jobs)
+    }
+
+    /// Replaces the registered jobs with ones for the schedules configured now. Each
+    /// run reads the target and the rest from the configuration at its own start.
+    pub async fn reschedule(&self) -> Result<(), JobSchedulerError> {
+        let mut registered = self.registered.lock().await;
+        for (_, id) in registered.drain(..) {
+            self.scheduler.remove(&id).await?;
+        }
+        let config = self.services.config.get();
+        for trigger in Trigger::SCHEDULED {
+            let cron = trigger.cron(&config).trim().to_owned();
+            if cron.is_empty() {
+                continue;
+            }
+            let services = self.services.clone();
+            let job = Job::new_async(cron.as_str(), move |_, _| {
+                let services = services.clone();
+                Box::pin(async move { services.run_backup(trigger, false).await })
+            })?;
+            registered.push((trigger, self.scheduler.add(job).await?));
+        }
+        Ok(())
+    }
+
+    /// When the scheduler will next start each registered tier.
+    pub async fn next_runs(&self) -> Vec<(Trigger, Option<OffsetDateTime>)> {
+        let registered = self.registered.lock().await.clone();
+        let mut scheduler = self.scheduler.clone();
+        let mut next = Vec::new();
+        for (trigger, id) in registered {
+            let at = scheduler
+                .next_tick_for_job(id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|at| OffsetDateTime::from_unix_timestamp(at.timestamp()).ok());
+            next.push((trigger, at));
+        }
+        next
+    }
+}

@@ -6,6 +6,7 @@ pub mod chart;
 pub mod csrf;
 pub mod download;
 pub mod error;
+pub mod gauge;
 pub mod guard;
 pub mod mail;
 pub mod middleware;
@@ -15,7 +16,7 @@ pub mod routes;
 pub mod step_up;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -25,12 +26,14 @@ use crate::api_traffic::ApiTraffic;
 use crate::audit::writer::AuditWriter;
 use crate::config::Config;
 use crate::db::Db;
+use crate::fleet::health::HostSampler;
 use crate::identity::session::SessionPolicy;
 use crate::identity::sign_in::SignInPolicy;
 use crate::identity::throttle::ThrottlePolicy;
 use crate::identity::{Passwords, key_networks};
 use crate::notify::Mailer;
 use crate::notify::email::vault_lookup;
+use crate::scheduler::registry::JobRegistry;
 use crate::vault::Vault;
 use error::AppError;
 use middleware::problems::MAX_BODY_BYTES;
@@ -58,6 +61,11 @@ pub struct AppState {
     pub api_traffic: Arc<ApiTraffic>,
     /// Which networks API keys are used from.
     pub key_networks: key_networks::Recorder,
+    /// The scheduler's jobs and their runs (the scheduler of `outpost serve` records them).
+    pub jobs: Arc<JobRegistry>,
+    /// CPU, memory and disk for the overview's gauges: the fleet report's sampler, kept
+    /// between requests because CPU usage is the difference between two samples.
+    pub host: Arc<Mutex<HostSampler>>,
     /// Started on first use, from inside the server's runtime.
     audit_writer: OnceLock<AuditWriter>,
 }
@@ -76,6 +84,7 @@ impl AppState {
         )?;
         let mailer = Mailer::from_config(&config.smtp)?
             .with_credential_lookup(vault_lookup(db.clone(), Arc::clone(&vault)));
+        let jobs = Arc::new(JobRegistry::new(crate::scheduler::planned(&config)));
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -85,6 +94,8 @@ impl AppState {
             scan_requests: Default::default(),
             api_traffic: Arc::default(),
             key_networks: key_networks::Recorder::default(),
+            jobs,
+            host: Arc::new(Mutex::new(HostSampler::new())),
             audit_writer: OnceLock::new(),
         })
     }

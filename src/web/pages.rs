@@ -62,11 +62,13 @@ impl<'a> Layout<'a> {
             (Capability::ApiKeysManage, "/keys", "API keys"),
             (Capability::WebhooksManage, "/webhooks", "Notifications"),
             (Capability::DataExport, "/export", "Export"),
+            (Capability::SettingsManage, "/settings", "Settings"),
             (
                 Capability::SecurityPolicyManage,
                 "/settings/security",
                 "Security policy",
             ),
+            (Capability::DiagnosticsView, "/diagnostics", "Diagnostics"),
         ];
         for (capability, href, label) in links {
             if caller.can(capability) {

@@ -352,3 +352,38 @@ async fn the_support_bundle_is_an_archive_without_secrets_and_its_download_is_au
         "{audit:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_an_owner_can_open_is_free_of_inline_script_and_style() {
+    let app = TestApp::start().await;
+    let owner = app.owner("owner@example.com").await;
+    let pages: Vec<&str> = outpost::web::routes::table(None)
+        .into_iter()
+        .filter(|e| e.method == actix_web::http::Method::GET)
+        .map(|e| e.path)
+        // Pages only: no API, no downloads, no stylesheet, nothing needing an id.
+        .filter(|p| !p.starts_with("/api/") && !p.contains('{') && !p.contains('.'))
+        .collect();
+    assert!(
+        pages.contains(&"/") && pages.contains(&"/diagnostics"),
+        "{pages:?}"
+    );
+    let mut checked = 0;
+    for path in pages {
+        let response = owner.browser.get(path).await;
+        let html_page = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.to_str().unwrap().starts_with("text/html"));
+        if response.status() != 200 || !html_page {
+            continue;
+        }
+        let html = response.text().await.unwrap();
+        assert!(
+            !html.contains("style=") && !html.contains("<script") && !html.contains("<style"),
+            "{path} has inline script or style"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} pages rendered");
+}

@@ -1,5 +1,19 @@
 // Rebuild when a migration or template is added, so the embedded copies stay current.
+// The compiler's version and the target triple are recorded for the Diagnostics page
+// and the support bundle: "which build is this" is the first support question.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=templates");
+    println!("cargo:rerun-if-env-changed=RUSTC");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default();
+    println!("cargo:rustc-env=OUTPOST_RUSTC_VERSION={version}");
+    let target = std::env::var("TARGET").unwrap_or_default();
+    println!("cargo:rustc-env=OUTPOST_TARGET={target}");
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod diagnostics;
 pub mod export;
 pub mod fleet;
 pub mod host;

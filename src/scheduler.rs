@@ -8,7 +8,11 @@
 //! health reports to the fleet controller (`fleet::reporter`) and the webhook delivery
 //! worker (`notify::webhooks::delivery`). Jobs
 //! run the blocking database work on the blocking pool and log their outcome; a
-//! failing run is logged loudly and retried at the next tick.
+//! failing run is logged loudly and retried at the next tick. Every cron job is listed
+//! by [`planned`] and its runs recorded in the [`registry::JobRegistry`] the dashboard's
+//! Diagnostics page reads.
+
+pub mod registry;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -24,6 +28,7 @@ use crate::api_traffic::{self, ApiTraffic};
 use crate::audit::checkpoint::Signer;
 use crate::audit::{context, log, query};
 use crate::backup::jobs::BackupJobs;
+use crate::backup::runs::Trigger;
 use crate::cancellation::lifecycle::{self, Step};
 use crate::config::Config;
 use crate::db::Db;
@@ -34,6 +39,7 @@ use crate::identity::user;
 use crate::notify::{Mailer, messages, webhooks};
 use crate::scan::requests::{Pace, ScanRequests};
 use crate::vault::{Vault, reminder};
+use registry::{JobRegistry, Planned};
 
 const CHECKPOINT_EVERY: &str = "0 */5 * * * *";
 const API_COUNTS_EVERY_MINUTE: &str = "30 * * * * *";
@@ -42,6 +48,47 @@ const VERIFY_HOURLY: &str = "0 41 * * * *";
 const KEY_REMINDER_DAILY: &str = "0 3 7 * * *";
 const CANCELLATION_HOURLY: &str = "0 29 * * * *";
 const HEARTBEAT_EVERY_MINUTE: &str = "45 * * * * *";
+
+// The jobs' names, as the Diagnostics page lists them.
+const JOB_CHECKPOINT: &str = "audit checkpoint";
+const JOB_API_COUNTS: &str = "API response counts";
+const JOB_VERIFY: &str = "audit log verification";
+const JOB_PURGE: &str = "purge of expired records";
+const JOB_KEY_REMINDER: &str = "vault key rotation reminder";
+const JOB_HEARTBEAT: &str = "scheduler heartbeat";
+const JOB_CANCELLATION: &str = "cancellation and export expiry";
+const JOB_SCAN: &str = "nightly security scan";
+
+pub fn backup_job(trigger: Trigger) -> String {
+    format!("backup ({})", trigger.as_str())
+}
+
+/// Every cron job `start` schedules for `config`, in the order it schedules them.
+pub fn planned(config: &Config) -> Vec<Planned> {
+    let job = |name: &str, cron: &str| Planned {
+        name: name.to_owned(),
+        cron: cron.trim().to_owned(),
+    };
+    let mut jobs = vec![
+        job(JOB_CHECKPOINT, CHECKPOINT_EVERY),
+        job(JOB_API_COUNTS, API_COUNTS_EVERY_MINUTE),
+        job(JOB_VERIFY, VERIFY_HOURLY),
+        job(JOB_PURGE, PURGE_HOURLY),
+        job(JOB_KEY_REMINDER, KEY_REMINDER_DAILY),
+        job(JOB_HEARTBEAT, HEARTBEAT_EVERY_MINUTE),
+    ];
+    for trigger in Trigger::SCHEDULED {
+        let cron = trigger.cron(config);
+        if !cron.trim().is_empty() {
+            jobs.push(job(&backup_job(trigger), cron));
+        }
+    }
+    if !config.scan.nightly.trim().is_empty() {
+        jobs.push(job(JOB_SCAN, &config.scan.nightly));
+    }
+    jobs.push(job(JOB_CANCELLATION, CANCELLATION_HOURLY));
+    jobs
+}
 
 /// The scheduler's pulse, for the fleet report's `scheduler_alive`: a job beats it
 /// every minute, so a stalled or dead scheduler shows as silence.
@@ -103,6 +150,8 @@ pub struct Periodic {
     pub config: Arc<Config>,
     /// The web server's API response counts, flushed every minute.
     pub api_traffic: Arc<ApiTraffic>,
+    /// Where each job's runs are recorded (the app state shares it).
+    pub jobs: Arc<JobRegistry>,
 }
 
 impl Periodic {
@@ -257,12 +306,39 @@ type Task = fn(Arc<Periodic>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 async fn schedule(
     scheduler: &JobScheduler,
-    cron: &str,
+    (name, cron): (&'static str, &str),
     periodic: &Arc<Periodic>,
     task: Task,
 ) -> Result<(), JobSchedulerError> {
     let periodic = Arc::clone(periodic);
-    let job = Job::new_async(cron, move |_, _| task(Arc::clone(&periodic)))?;
+    let job = Job::new_async(cron, move |_, _| {
+        let periodic = Arc::clone(&periodic);
+        Box::pin(async move {
+            let jobs = Arc::clone(&periodic.jobs);
+            jobs.track(name, task(periodic)).await;
+        })
+    })?;
+    scheduler.add(job).await.map(drop)
+}
+
+/// Adds `work` as the cron job `name`, its runs recorded in `jobs`.
+async fn add_tracked<F, Fut>(
+    scheduler: &JobScheduler,
+    jobs: &Arc<JobRegistry>,
+    name: String,
+    cron: &str,
+    work: F,
+) -> Result<(), JobSchedulerError>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let jobs = Arc::clone(jobs);
+    let work = Arc::new(work);
+    let job = Job::new_async(cron, move |_, _| {
+        let (jobs, work, name) = (Arc::clone(&jobs), Arc::clone(&work), name.clone());
+        Box::pin(async move { jobs.track(&name, work()).await })
+    })?;
     scheduler.add(job).await.map(drop)
 }
 
@@ -274,34 +350,49 @@ pub async fn start(
     scans: (ScanRequests, mpsc::Receiver<&'static str>),
 ) -> Result<(JobScheduler, BackupJobs), JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
-    schedule(&scheduler, CHECKPOINT_EVERY, &periodic, |p| {
-        Box::pin(async move { p.checkpoint().await })
-    })
+    schedule(
+        &scheduler,
+        (JOB_CHECKPOINT, CHECKPOINT_EVERY),
+        &periodic,
+        |p| Box::pin(async move { p.checkpoint().await }),
+    )
     .await?;
-    schedule(&scheduler, API_COUNTS_EVERY_MINUTE, &periodic, |p| {
-        Box::pin(async move { p.flush_api_counts().await })
-    })
+    schedule(
+        &scheduler,
+        (JOB_API_COUNTS, API_COUNTS_EVERY_MINUTE),
+        &periodic,
+        |p| Box::pin(async move { p.flush_api_counts().await }),
+    )
     .await?;
-    schedule(&scheduler, VERIFY_HOURLY, &periodic, |p| {
+    schedule(&scheduler, (JOB_VERIFY, VERIFY_HOURLY), &periodic, |p| {
         Box::pin(async move { p.verify().await })
     })
     .await?;
-    schedule(&scheduler, PURGE_HOURLY, &periodic, |p| {
+    schedule(&scheduler, (JOB_PURGE, PURGE_HOURLY), &periodic, |p| {
         Box::pin(async move { p.purge().await })
     })
     .await?;
-    schedule(&scheduler, KEY_REMINDER_DAILY, &periodic, |p| {
-        Box::pin(async move { p.remind_key_rotation().await })
-    })
+    schedule(
+        &scheduler,
+        (JOB_KEY_REMINDER, KEY_REMINDER_DAILY),
+        &periodic,
+        |p| Box::pin(async move { p.remind_key_rotation().await }),
+    )
     .await?;
     let heartbeat = Arc::new(Heartbeat::new());
     {
         let heartbeat = Arc::clone(&heartbeat);
-        let job = Job::new_async(HEARTBEAT_EVERY_MINUTE, move |_, _| {
-            heartbeat.beat();
-            Box::pin(async {})
-        })?;
-        scheduler.add(job).await?;
+        add_tracked(
+            &scheduler,
+            &periodic.jobs,
+            JOB_HEARTBEAT.to_owned(),
+            HEARTBEAT_EVERY_MINUTE,
+            move || {
+                heartbeat.beat();
+                async {}
+            },
+        )
+        .await?;
     }
     let services = Services {
         config: live,
@@ -309,19 +400,33 @@ pub async fn start(
         vault: periodic.vault.clone(),
         mailer: periodic.mailer.clone(),
     };
-    let backup_jobs = BackupJobs::register(scheduler.clone(), services.clone()).await?;
+    let backup_jobs = BackupJobs::register(
+        scheduler.clone(),
+        services.clone(),
+        Arc::clone(&periodic.jobs),
+    )
+    .await?;
     let nightly = periodic.config.scan.nightly.trim().to_owned();
     if !nightly.is_empty() {
         let services = services.clone();
-        let job = Job::new_async(nightly.as_str(), move |_, _| {
-            let services = services.clone();
-            Box::pin(async move { services.scan("nightly").await })
-        })?;
-        scheduler.add(job).await?;
+        add_tracked(
+            &scheduler,
+            &periodic.jobs,
+            JOB_SCAN.to_owned(),
+            &nightly,
+            move || {
+                let services = services.clone();
+                async move { services.scan("nightly").await }
+            },
+        )
+        .await?;
     }
-    schedule(&scheduler, CANCELLATION_HOURLY, &periodic, |p| {
-        Box::pin(async move { p.cancellation().await })
-    })
+    schedule(
+        &scheduler,
+        (JOB_CANCELLATION, CANCELLATION_HOURLY),
+        &periodic,
+        |p| Box::pin(async move { p.cancellation().await }),
+    )
     .await?;
     // Nothing is preparing an export in this process yet: any marked so was cut short.
     let interrupted = periodic
@@ -357,4 +462,33 @@ pub async fn start(
     // A server that was down at the date (or when the window closed) catches up now.
     periodic.cancellation().await;
     Ok((scheduler, backup_jobs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_planned_job_has_a_schedule_the_scheduler_reads() {
+        let config = Config::default();
+        let jobs = planned(&config);
+        for job in &jobs {
+            crate::backup::schedule::parse(&job.cron)
+                .unwrap_or_else(|e| panic!("{}: {e}", job.name));
+        }
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert!(names.contains(&JOB_CHECKPOINT) && names.contains(&JOB_CANCELLATION));
+        let distinct: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "names are unique: {names:?}");
+    }
+
+    #[test]
+    fn disabled_backups_and_scans_are_not_listed() {
+        let mut config = Config::default();
+        config.backup.daily = String::new();
+        config.scan.nightly = " ".into();
+        let names: Vec<String> = planned(&config).into_iter().map(|j| j.name).collect();
+        assert!(!names.contains(&backup_job(Trigger::Daily)), "{names:?}");
+        assert!(!names.iter().any(|n| n == JOB_SCAN), "{names:?}");
+    }
 }

@@ -7,13 +7,18 @@ use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use super::runs::Trigger;
 use crate::scheduler::Services;
+use crate::scheduler::registry::JobRegistry;
 
 /// The registered backup jobs of one scheduler.
 pub struct BackupJobs {
     scheduler: JobScheduler,
     services: Services,
+    /// Where runs are recorded, and the plan shown on the Diagnostics page.
+    registry: Arc<JobRegistry>,
     registered: Mutex<Vec<(Trigger, Uuid)>>,
 }
 
@@ -28,10 +33,12 @@ impl BackupJobs {
     pub async fn register(
         scheduler: JobScheduler,
         services: Services,
+        registry: Arc<JobRegistry>,
     ) -> Result<Self, JobSchedulerError> {
         let jobs = Self {
             scheduler,
             services,
+            registry,
             registered: Mutex::new(Vec::new()),
         };
         jobs.reschedule().await?;
@@ -46,15 +53,21 @@ impl BackupJobs {
             self.scheduler.remove(&id).await?;
         }
         let config = self.services.config.get();
+        self.registry.replan(crate::scheduler::planned(&config));
         for trigger in Trigger::SCHEDULED {
             let cron = trigger.cron(&config).trim().to_owned();
             if cron.is_empty() {
                 continue;
             }
-            let services = self.services.clone();
+            let (services, registry) = (self.services.clone(), Arc::clone(&self.registry));
             let job = Job::new_async(cron.as_str(), move |_, _| {
-                let services = services.clone();
-                Box::pin(async move { services.run_backup(trigger, false).await })
+                let (services, registry) = (services.clone(), Arc::clone(&registry));
+                Box::pin(async move {
+                    let name = crate::scheduler::backup_job(trigger);
+                    registry
+                        .track(&name, services.run_backup(trigger, false))
+                        .await;
+                })
             })?;
             registered.push((trigger, self.scheduler.add(job).await?));
         }

@@ -72,6 +72,7 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
         server_name: config.server_name.clone(),
         config: state.config(),
         api_traffic: state.api_traffic.clone(),
+        jobs: state.jobs.clone(),
     };
     let periodic = std::sync::Arc::new(periodic);
     actix_web::rt::System::new().block_on(async move {

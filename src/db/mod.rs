@@ -88,6 +88,76 @@ impl Db {
     pub fn migrate(&self) -> Result<usize, DbError> {
         migrate(&mut *self.get()?)
     }
+
+    /// The pool right now: open connections, idle ones, and the most it may open.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            max_size: self.pool.max_size(),
+            connections: state.connections,
+            idle: state.idle_connections,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PoolState {
+    pub max_size: u32,
+    pub connections: u32,
+    pub idle: u32,
+}
+
+/// One migration this build carries, and whether the database has applied it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationState {
+    /// Diesel's version (`20261206000018`): what `__diesel_schema_migrations` records.
+    pub version: String,
+    /// The directory's name (`2026-12-06-000018_fleet_satellite`).
+    pub name: String,
+    pub applied: bool,
+}
+
+/// Which migrations this build carries (oldest first) and how many versions the
+/// database has applied, including any this build does not know (a newer one ran).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationStatus {
+    pub embedded: Vec<MigrationState>,
+    pub applied: usize,
+}
+
+impl MigrationStatus {
+    pub fn pending(&self) -> usize {
+        self.embedded.iter().filter(|m| !m.applied).count()
+    }
+}
+
+pub fn migration_status(conn: &mut PgConnection) -> Result<MigrationStatus, DbError> {
+    use diesel::migration::MigrationSource;
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    let applied: Vec<String> = conn
+        .applied_migrations()
+        .map_err(failed)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut embedded: Vec<MigrationState> =
+        MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+            .map_err(failed)?
+            .iter()
+            .map(|m| {
+                let version = m.name().version().to_string();
+                MigrationState {
+                    applied: applied.contains(&version),
+                    name: m.name().to_string(),
+                    version,
+                }
+            })
+            .collect();
+    embedded.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(MigrationStatus {
+        embedded,
+        applied: applied.len(),
+    })
 }
 
 /// Applies pending migrations; returns how many ran.

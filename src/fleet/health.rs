@@ -215,8 +215,8 @@ impl Gatherer {
     /// Days until the configured certificate file expires (negative once it has).
     fn certificate_days_left(&self, now: OffsetDateTime) -> Option<i64> {
         let cert = self.config.tls.cert_file.as_ref()?;
-        match crate::tls::certificate::file_not_after(cert) {
-            Ok(not_after) => Some((not_after - now).whole_days()),
+        match crate::tls::certificate::file_days_left(cert, now) {
+            Ok(days) => Some(days),
             Err(error) => {
                 tracing::warn!(%error, cert_file = %cert.display(), "health report: certificate unreadable");
                 None

@@ -65,6 +65,7 @@ capabilities! {
     CredentialsManage => "credentials.manage": Owner | Admin;
     CredentialsReveal => "credentials.reveal": Owner | Admin;
     SettingsManage => "settings.manage": Owner | Admin;
+    DiagnosticsView => "diagnostics.view": Owner | Admin;
     TeamManage => "team.manage": Owner | Admin;
     SecurityPolicyManage => "security_policy.manage": Owner;
     RoleGrantsApprove => "role_grants.approve": Owner;

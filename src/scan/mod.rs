@@ -10,6 +10,7 @@ pub mod checks;
 pub mod files;
 pub mod findings;
 pub mod metrics;
+pub mod posture;
 pub mod redact;
 pub mod requests;
 pub mod scheduled;

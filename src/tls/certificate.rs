@@ -95,3 +95,14 @@ pub fn not_after(cert: &CertificateDer<'_>) -> Result<OffsetDateTime, Certificat
 pub fn file_not_after(cert_file: &Path) -> Result<OffsetDateTime, CertificateError> {
     not_after(&read_chain(cert_file)?[0])
 }
+
+/// Whole days from `now` until `not_after` (negative once it has passed): the one
+/// count the dashboard, the fleet report and the security loop's expiry finding show.
+pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (not_after - now).whole_days()
+}
+
+/// [`days_left`] for the leaf in `cert_file`.
+pub fn file_days_left(cert_file: &Path, now: OffsetDateTime) -> Result<i64, CertificateError> {
+    file_not_after(cert_file).map(|expires| days_left(expires, now))
+}

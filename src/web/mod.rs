@@ -6,6 +6,7 @@ pub mod chart;
 pub mod csrf;
 pub mod download;
 pub mod error;
+pub mod gauge;
 pub mod guard;
 pub mod mail;
 pub mod middleware;
@@ -15,7 +16,7 @@ pub mod routes;
 pub mod step_up;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -25,11 +26,13 @@ use crate::api_traffic::ApiTraffic;
 use crate::audit::writer::AuditWriter;
 use crate::config::Config;
 use crate::db::Db;
+use crate::fleet::health::HostSampler;
 use crate::identity::session::SessionPolicy;
 use crate::identity::sign_in::SignInPolicy;
 use crate::identity::throttle::ThrottlePolicy;
 use crate::identity::{Passwords, key_networks};
 use crate::notify::Mailer;
+use crate::scheduler::registry::JobRegistry;
 use crate::settings::Settings;
 use crate::vault::Vault;
 use error::AppError;
@@ -66,6 +69,11 @@ pub struct AppState {
     /// return to after changing it: the dashboard's account page, or the fleet
     /// controller's own home for its operators.
     pub account_page: &'static str,
+    /// The scheduler's jobs and their runs (the scheduler of `outpost serve` records them).
+    pub jobs: Arc<JobRegistry>,
+    /// CPU, memory and disk for the overview's gauges: the fleet report's sampler, kept
+    /// between requests because CPU usage is the difference between two samples.
+    pub host: Arc<Mutex<HostSampler>>,
     /// Started on first use, from inside the server's runtime.
     audit_writer: OnceLock<AuditWriter>,
 }
@@ -83,6 +91,9 @@ impl AppState {
             config.login.hash_queue_timeout,
         )?;
         let settings = Settings::open(config, db.clone(), Arc::clone(&vault))?;
+        let jobs = Arc::new(JobRegistry::new(crate::scheduler::planned(
+            &settings.config(),
+        )));
         Ok(Self {
             mailer: Arc::clone(settings.mailer()),
             settings: Arc::new(settings),
@@ -93,6 +104,8 @@ impl AppState {
             api_traffic: Arc::default(),
             key_networks: key_networks::Recorder::default(),
             account_page: "/account",
+            jobs,
+            host: Arc::new(Mutex::new(HostSampler::new())),
             audit_writer: OnceLock::new(),
         })
     }

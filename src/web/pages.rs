@@ -68,6 +68,7 @@ impl<'a> Layout<'a> {
                 "/settings/security",
                 "Security policy",
             ),
+            (Capability::DiagnosticsView, "/diagnostics", "Diagnostics"),
         ];
         for (capability, href, label) in links {
             if caller.can(capability) {

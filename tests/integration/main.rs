@@ -19,6 +19,7 @@ mod backup_web;
 mod cancellation;
 mod cli;
 mod credentials;
+mod dashboard;
 mod email;
 mod export;
 mod export_dashboard;

@@ -39,6 +39,7 @@ capability_routes!(
     CredentialsManage,
     CredentialsReveal,
     SettingsManage,
+    DiagnosticsView,
     TeamManage,
     SecurityPolicyManage,
     RoleGrantsApprove,

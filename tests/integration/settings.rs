@@ -15,6 +15,7 @@ use outpost::db::schema::{audit_events, settings};
 use outpost::identity::{Capability, Role};
 use outpost::notify::Mailer;
 use outpost::scheduler::Services;
+use outpost::scheduler::registry::JobRegistry;
 use outpost::vault::Vault;
 use outpost::web::AppState;
 use serde_json::{Value, json};
@@ -304,8 +305,9 @@ async fn a_new_backup_schedule_is_registered_with_the_running_scheduler() {
         vault,
         mailer: Arc::new(Mailer::from_config(&app.config.smtp).unwrap()),
     };
+    let registry = Arc::new(JobRegistry::new(outpost::scheduler::planned(&app.config)));
     let jobs = Arc::new(
-        BackupJobs::register(scheduler.clone(), services)
+        BackupJobs::register(scheduler.clone(), services, Arc::clone(&registry))
             .await
             .unwrap(),
     );
@@ -339,6 +341,28 @@ async fn a_new_backup_schedule_is_registered_with_the_running_scheduler() {
     )
     .unwrap();
     assert_eq!(next[0].1, Some(expected));
+    // The Diagnostics page's list of jobs follows the new plan.
+    let listed: Vec<_> = registry
+        .snapshot(time::OffsetDateTime::now_utc())
+        .into_iter()
+        .filter(|job| job.name.starts_with("backup"))
+        .map(|job| (job.name, job.cron, job.next_run))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "backup (daily)".to_owned(),
+                daily.to_owned(),
+                Some(expected)
+            ),
+            (
+                "backup (monthly)".to_owned(),
+                app.config.backup.monthly.clone(),
+                next[1].1
+            ),
+        ]
+    );
     let page = owner.browser.get("/settings").await.text().await.unwrap();
     assert!(
         page.contains("registered again"),

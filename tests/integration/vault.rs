@@ -493,6 +493,9 @@ async fn owners_are_emailed_when_the_vault_key_is_due_for_rotation() {
         server_name: config.server_name.clone(),
         config: Arc::new(config.clone()),
         api_traffic: Arc::default(),
+        jobs: Arc::new(outpost::scheduler::registry::JobRegistry::new(
+            outpost::scheduler::planned(config),
+        )),
     });
     periodic.remind_key_rotation().await;
     periodic.remind_key_rotation().await;

@@ -1,19 +1,29 @@
-//! The signed-in dashboard: the server's posture at a glance.
+//! The signed-in dashboard: the server's posture at a glance (score, findings and
+//! their trend, hardening, backups, certificate, health gauges, recent audit entries).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
 use super::backups::Banner;
+use super::overview_parts::{AuditRow, CertificateView, SeverityCount, gauges};
 use crate::backup::status as backup_status;
+use crate::diagnostics::bundle;
 use crate::host::status::{self as host_status, HostCheck};
-use crate::identity::{User, cap};
+use crate::identity::{Capability, User, cap};
+use crate::scan::posture::{self, Posture};
+use crate::scan::{findings, metrics};
 use crate::vault::reminder;
 use crate::web::AppState;
+use crate::web::chart::{self, Chart};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::AppError;
+use crate::web::gauge::Gauge;
 use crate::web::guard::Authorized;
 use crate::web::pages::{self, Layout, VERSION, relative};
+
+/// Recent audit entries shown.
+const AUDIT_SHOWN: usize = 8;
 
 #[derive(Template)]
 #[template(path = "overview.html")]
@@ -25,6 +35,21 @@ struct OverviewPage<'a> {
     host: Vec<HostRow>,
     vault: VaultRow,
     backups: Banner,
+    posture: Posture,
+    posture_tone: &'static str,
+    drift_weight: u32,
+    severities: Vec<SeverityCount>,
+    /// Open findings after each scan of the last 30 days; none before the first scan.
+    trend: Option<Chart>,
+    chart_width: u32,
+    chart_height: u32,
+    chart_series: &'static str,
+    gauges: Vec<Gauge>,
+    gauge_width: u32,
+    gauge_height: u32,
+    certificate: CertificateView,
+    /// None for those who may not read the audit log.
+    audit: Option<Vec<AuditRow>>,
 }
 
 /// One hardening control, as the overview shows it.
@@ -84,7 +109,8 @@ pub async fn overview(
     let now = OffsetDateTime::now_utc();
     let ring = state.vault.keyring();
     let interval = state.config().vault_rotation_interval;
-    let (checks, due, backups) = {
+    let sees_audit = caller.caller.can(Capability::AuditView);
+    let (checks, due, backups, open, metrics, audit) = {
         let (ring, config) = (ring.clone(), state.config());
         state
             .db
@@ -92,10 +118,22 @@ pub async fn overview(
                 let checks = host_status::latest(conn)?;
                 let due = reminder::due(conn, &ring, interval, now)?;
                 let backups = backup_status::load(conn, &config, now)?;
-                Ok::<_, AppError>((checks, due, backups))
+                let open = findings::open(conn)?;
+                let metrics = metrics::load(conn, now - super::security::WINDOW)?;
+                let audit = if sees_audit {
+                    let mut lines = bundle::recent_audit(conn)?;
+                    lines.truncate(AUDIT_SHOWN);
+                    let members = crate::identity::user::all(conn)?;
+                    Some(AuditRow::from_lines(lines, &members, now))
+                } else {
+                    None
+                };
+                Ok::<_, AppError>((checks, due, backups, open, metrics, audit))
             })
             .await?
     };
+    let posture = posture::assess(&open, &checks);
+    let gauges = gauges(&state).await;
     let primary = ring.primary();
     let vault = VaultRow {
         kek: primary.id,
@@ -120,6 +158,19 @@ pub async fn overview(
             host: checks.into_iter().map(|c| HostRow::from(c, now)).collect(),
             vault,
             backups: Banner::of(&backups, now),
+            posture_tone: posture.tone(),
+            severities: SeverityCount::all(&open),
+            posture,
+            drift_weight: posture::DRIFT_WEIGHT,
+            trend: super::security::open_findings_chart(&metrics),
+            chart_width: chart::WIDTH,
+            chart_height: chart::HEIGHT,
+            chart_series: "after each scan of the last 30 days",
+            gauges,
+            gauge_width: crate::web::gauge::WIDTH,
+            gauge_height: crate::web::gauge::HEIGHT,
+            certificate: CertificateView::of(&state.config(), now),
+            audit,
         },
         &csrf,
     )

@@ -7,11 +7,13 @@ mod audit;
 mod backups;
 mod credentials;
 mod dashboard;
+mod diagnostics;
 mod export;
 pub mod health;
 mod invite;
 mod keys;
 mod mfa;
+mod overview_parts;
 mod password_form;
 mod password_reset;
 mod security;
@@ -44,6 +46,12 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
 
     // The dashboard.
     r.get("/", SignedIn, dashboard::overview);
+    r.get("/diagnostics", SignedIn, diagnostics::page);
+    r.get(
+        "/diagnostics/support-bundle.tar.gz",
+        SignedIn,
+        diagnostics::support_bundle,
+    );
     r.get("/account", SignedIn, account::page);
     r.post("/account/password", SignedIn, account::change_password);
     r.post(

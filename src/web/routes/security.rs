@@ -20,8 +20,8 @@ use crate::web::error::AppError;
 use crate::web::guard::Authorized;
 use crate::web::pages::{self, Layout, relative, when};
 
-/// How far back the trend and the metrics look.
-const WINDOW: time::Duration = time::Duration::days(30);
+/// How far back the trend and the metrics look (the overview's trend too).
+pub(super) const WINDOW: time::Duration = time::Duration::days(30);
 /// Scans drawn: a month of nightly ones and some more.
 const SCANS_SHOWN: usize = 45;
 
@@ -204,9 +204,37 @@ pub async fn scan_api(
 /// Open findings after each scan (coloured by the worst open severity) and scan
 /// durations, oldest on the left.
 fn charts(metrics: &Metrics) -> Vec<Chart> {
-    let shown = &metrics.trend[metrics.trend.len().saturating_sub(SCANS_SHOWN)..];
-    if shown.is_empty() {
+    let shown = shown(metrics);
+    let Some(open) = open_findings_chart(metrics) else {
         return Vec::new();
+    };
+    let durations: Vec<Point> = shown
+        .iter()
+        .map(|p| Point {
+            value: Some(u64::try_from(p.duration_ms).unwrap_or(0)),
+            class: "bar-ok",
+            label: format!("{}: {} ms", when(p.at), p.duration_ms),
+        })
+        .collect();
+    vec![
+        open,
+        chart::draw("Scan duration", &durations, SCANS_SHOWN as u32, |ms| {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        }),
+    ]
+}
+
+/// The scans drawn: the newest [`SCANS_SHOWN`] of the window.
+fn shown(metrics: &Metrics) -> &[metrics::Point] {
+    &metrics.trend[metrics.trend.len().saturating_sub(SCANS_SHOWN)..]
+}
+
+/// Open findings after each scan of the 30-day window, coloured by the worst open
+/// severity; none before the first scan. The overview draws the same chart.
+pub(super) fn open_findings_chart(metrics: &Metrics) -> Option<Chart> {
+    let shown = shown(metrics);
+    if shown.is_empty() {
+        return None;
     }
     let open: Vec<Point> = shown
         .iter()
@@ -240,20 +268,10 @@ fn charts(metrics: &Metrics) -> Vec<Chart> {
             }
         })
         .collect();
-    let durations: Vec<Point> = shown
-        .iter()
-        .map(|p| Point {
-            value: Some(u64::try_from(p.duration_ms).unwrap_or(0)),
-            class: "bar-ok",
-            label: format!("{}: {} ms", when(p.at), p.duration_ms),
-        })
-        .collect();
-    vec![
-        chart::draw("Open findings", &open, SCANS_SHOWN as u32, |n| {
-            format!("{n} open")
-        }),
-        chart::draw("Scan duration", &durations, SCANS_SHOWN as u32, |ms| {
-            format!("{:.1} s", ms as f64 / 1000.0)
-        }),
-    ]
+    Some(chart::draw(
+        "Open findings",
+        &open,
+        SCANS_SHOWN as u32,
+        |n| format!("{n} open"),
+    ))
 }

@@ -10,6 +10,7 @@ use time::Duration;
 
 use super::super::super::{Check, CheckError, Context, Found, Severity};
 use super::{Endpoint, TIMEOUT, endpoint};
+use crate::tls::certificate::days_left;
 use crate::tls::client::{handshake, trust_anchors, verify_chain};
 use crate::tls::not_after;
 
@@ -47,7 +48,10 @@ impl Check for Certificate {
             let title = if left.is_negative() {
                 "The TLS certificate has expired".to_owned()
             } else {
-                format!("The TLS certificate expires in {} days", left.whole_days())
+                format!(
+                    "The TLS certificate expires in {} days",
+                    days_left(expires, cx.now)
+                )
             };
             found.push(Found::new(
                 format!("certificate:{host}:expiry"),

@@ -172,7 +172,10 @@ fn rate(threads: usize, window: Duration, op: impl Fn() + Sync) -> f64 {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("load thread")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("load thread"))
+            .sum()
     });
     done as f64 / started.elapsed().as_secs_f64()
 }
@@ -209,7 +212,10 @@ fn overview(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("load thread")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("load thread"))
+            .sum()
     });
     done as f64 / started.elapsed().as_secs_f64()
 }
@@ -231,7 +237,12 @@ async fn owner_session(keys: &Path, db: &TestDb, base: &str) -> String {
     browser.complete_setup(&link[base.len()..], PASSWORD).await;
     let signed_in = browser.sign_in("bench@example.com", PASSWORD).await;
     assert_eq!(signed_in.status(), 303, "sign-in");
-    let enrol = browser.get("/account/mfa").await.text().await.expect("page");
+    let enrol = browser
+        .get("/account/mfa")
+        .await
+        .text()
+        .await
+        .expect("page");
     let code = TotpDevice::from_page(&enrol, Uuid::nil()).current();
     let confirmed = browser
         .submit(

@@ -60,10 +60,7 @@ async fn challenge(
     token: web::Path<String>,
     target: web::Data<Target>,
 ) -> Result<HttpResponse, AppError> {
-    let answer = target
-        .challenges
-        .answer(&token)
-        .ok_or(AppError::NotFound)?;
+    let answer = target.challenges.answer(&token).ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .body(answer))

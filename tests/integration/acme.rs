@@ -80,7 +80,10 @@ fn start_pebble(files: &TlsFiles, http_port: u16, dns: SocketAddr) -> Pebble {
     while std::net::TcpStream::connect(management).is_err()
         || std::net::TcpStream::connect(("127.0.0.1", listen)).is_err()
     {
-        assert!(started.elapsed() < TIMEOUT, "pebble did not start listening");
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "pebble did not start listening"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Pebble {
@@ -168,9 +171,14 @@ ca_bundle = "{ca}"
 
     // The placeholder is served at once; pebble's certificate replaces it.
     let roots = pebble_root(&pebble, &pebble_files);
-    let now = time::OffsetDateTime::now_utc();
     let verifies = |chain: &[CertificateDer<'static>]| {
-        verify_chain(chain, DOMAIN, roots.clone(), now).is_ok()
+        verify_chain(
+            chain,
+            DOMAIN,
+            roots.clone(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .is_ok()
     };
     let first = served_until(https, "pebble's certificate", verifies);
     assert_eq!(mode(&cert_file), 0o600);
@@ -179,13 +187,12 @@ ca_bundle = "{ca}"
     assert_eq!(mode(&data_dir.join("acme/account.json")), 0o600);
 
     // A full request over the issued certificate, verified like a browser would.
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        outpost::tls::provider(),
-    ))
-    .with_protocol_versions(&[&TLS13])
-    .unwrap()
-    .with_root_certificates(roots.clone())
-    .with_no_client_auth();
+    let tls =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(outpost::tls::provider()))
+            .with_protocol_versions(&[&TLS13])
+            .unwrap()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
     let connection =
         rustls::ClientConnection::new(std::sync::Arc::new(tls), DOMAIN.try_into().unwrap())
             .unwrap();
@@ -203,9 +210,14 @@ ca_bundle = "{ca}"
 
     // A forced renewal goes through the running server (it holds port 80) and the
     // new certificate is served with no restart.
-    let renew = outpost(&db, &pebble_files, &extra, &["tls", "renew", "--wait", "2m"])
-        .output()
-        .unwrap();
+    let renew = outpost(
+        &db,
+        &pebble_files,
+        &extra,
+        &["tls", "renew", "--wait", "2m"],
+    )
+    .output()
+    .unwrap();
     assert!(
         renew.status.success(),
         "{}",

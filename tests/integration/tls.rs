@@ -106,7 +106,10 @@ pub fn logged_addr(lines: &Receiver<String>, field: &str) -> SocketAddr {
 }
 
 /// A TLS 1.3 connection that verifies the chain against the test CA.
-pub fn verified_stream(addr: SocketAddr, files: &TlsFiles) -> StreamOwned<ClientConnection, TcpStream> {
+pub fn verified_stream(
+    addr: SocketAddr,
+    files: &TlsFiles,
+) -> StreamOwned<ClientConnection, TcpStream> {
     let roots = client::trust_anchors(Some(&files.ca)).unwrap();
     let config = ClientConfig::builder_with_provider(Arc::new(outpost::tls::provider()))
         .with_protocol_versions(&[&TLS13])

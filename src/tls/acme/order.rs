@@ -59,8 +59,8 @@ pub async fn obtain(
     let mut published: Vec<Published> = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authorization) = authorizations.next().await {
-        let mut authorization =
-            authorization.map_err(|e| format!("cannot fetch an authorization: {}", describe(&e)))?;
+        let mut authorization = authorization
+            .map_err(|e| format!("cannot fetch an authorization: {}", describe(&e)))?;
         match authorization.status {
             AuthorizationStatus::Pending => {}
             AuthorizationStatus::Valid => continue,
@@ -125,7 +125,12 @@ async fn account(settings: &AcmeSettings, data_dir: &Path) -> Result<Account, St
         return Account::builder_with_http(http_client(settings)?)
             .from_credentials(credentials)
             .await
-            .map_err(|e| format!("cannot reach the ACME directory {directory}: {}", describe(&e)));
+            .map_err(|e| {
+                format!(
+                    "cannot reach the ACME directory {directory}: {}",
+                    describe(&e)
+                )
+            });
     }
     let contact = settings
         .contact_email

@@ -44,8 +44,7 @@ impl Renewer {
     /// they load, else a placeholder the first order then replaces.
     pub fn ensure_servable(&self) -> Result<(), String> {
         let provider = crate::tls::provider();
-        if crate::tls::certificate::load_pair(&self.cert_file, &self.key_file, &provider).is_ok()
-        {
+        if crate::tls::certificate::load_pair(&self.cert_file, &self.key_file, &provider).is_ok() {
             return Ok(());
         }
         tracing::warn!(

@@ -57,14 +57,19 @@ impl AcmeSettings {
             if !is_dns_name(domain) {
                 return bad(
                     "domains",
-                    format!("`{domain}` is not a DNS name (HTTP-01 cannot validate wildcards or addresses)"),
+                    format!(
+                        "`{domain}` is not a DNS name (HTTP-01 cannot validate wildcards or addresses)"
+                    ),
                 );
             }
         }
         if let Some(email) = &self.contact_email {
             let (local, host) = email.split_once('@').unwrap_or_default();
             if local.is_empty() || !host.contains('.') || email.contains([' ', ',', ':']) {
-                return bad("contact_email", format!("`{email}` is not an email address"));
+                return bad(
+                    "contact_email",
+                    format!("`{email}` is not an email address"),
+                );
             }
         }
         if self.renew_before < Duration::from_secs(3600) {
@@ -117,7 +122,13 @@ mod tests {
     fn names_the_bad_key() {
         let key = |s: AcmeSettings, redirect: bool| s.problem(redirect).unwrap().0;
         assert_eq!(key(valid(), false), "tls.http_redirect_listen");
-        for domain in ["*.client.example", "127.0.0.1", "localhost", "a..b", "-a.example"] {
+        for domain in [
+            "*.client.example",
+            "127.0.0.1",
+            "localhost",
+            "a..b",
+            "-a.example",
+        ] {
             let s = AcmeSettings {
                 domains: vec![domain.into()],
                 ..valid()

@@ -106,8 +106,7 @@ pub fn write_placeholder(
     key_file: &Path,
     domains: &[String],
 ) -> Result<(), String> {
-    let mut params =
-        rcgen::CertificateParams::new(domains.to_vec()).map_err(|e| e.to_string())?;
+    let mut params = rcgen::CertificateParams::new(domains.to_vec()).map_err(|e| e.to_string())?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, PLACEHOLDER);
@@ -134,7 +133,11 @@ mod tests {
         assert_eq!(status.dns_names, domains);
         assert!(status.subject.contains(PLACEHOLDER), "{}", status.subject);
         let reason = status
-            .renewal_reason(&domains, Duration::from_secs(3600), OffsetDateTime::now_utc())
+            .renewal_reason(
+                &domains,
+                Duration::from_secs(3600),
+                OffsetDateTime::now_utc(),
+            )
             .unwrap();
         assert!(reason.contains("self-signed"), "{reason}");
         crate::tls::certificate::load_pair(&cert, &key, &crate::tls::provider()).unwrap();

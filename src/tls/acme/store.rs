@@ -133,7 +133,11 @@ mod tests {
     #[test]
     fn no_account_is_stored_until_one_is_saved() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(load_account(dir.path(), "https://ca.example/dir").unwrap().is_none());
+        assert!(
+            load_account(dir.path(), "https://ca.example/dir")
+                .unwrap()
+                .is_none()
+        );
         ensure_private_dir(&super::dir(dir.path())).unwrap();
         fs::write(account_file(dir.path()), "{not json").unwrap();
         let error = load_account(dir.path(), "https://ca.example/dir").unwrap_err();

@@ -242,7 +242,8 @@ fn the_fleet_controller_serves_https_from_the_same_tls_settings() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // Only TLS is spoken there: a plain request gets no HTTP answer.
     let mut plain = client::connect(addr, TIMEOUT).unwrap();
-    write!(plain, "GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n").unwrap();
+    // The server may hang up before the request is even written: fine either way.
+    let _ = write!(plain, "GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
     let mut reply = Vec::new();
     let _ = plain.read_to_end(&mut reply);
     assert!(

@@ -140,7 +140,9 @@ mod tests {
         );
         ensure_private_dir(&super::dir(dir.path())).unwrap();
         fs::write(account_file(dir.path()), "{not json").unwrap();
-        let error = load_account(dir.path(), "https://ca.example/dir").unwrap_err();
+        let Err(error) = load_account(dir.path(), "https://ca.example/dir") else {
+            panic!("a broken account file is an error");
+        };
         assert!(error.contains("not a stored ACME account"), "{error}");
         let mode = fs::metadata(super::dir(dir.path())).unwrap().mode();
         assert_eq!(mode & 0o777, 0o700);

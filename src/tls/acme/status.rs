@@ -13,7 +13,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use crate::tls::certificate::{self, CertificateError};
 
 /// Subject of the self-signed certificate served until the CA issues one.
-const PLACEHOLDER: &str = "Outpost placeholder, awaiting ACME";
+const PLACEHOLDER: &str = "Outpost placeholder awaiting ACME";
 
 /// The leaf certificate in the served file.
 #[derive(Debug, Clone)]

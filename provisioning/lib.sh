@@ -76,7 +76,8 @@ ensure_postgres_binaries() {
 
 # The real tools the host-hardening tests run (sshd, fail2ban, ufw, iptables, apt's
 # unattended-upgrades, systemd-analyze, shellcheck; python3-yaml reads cloud-init.yaml; zstd is
-# the backup benchmark's baseline). Installing a daemon on Debian
+# the backup benchmark's baseline; pebble is the ACME server the certificate tests
+# obtain from). Installing a daemon on Debian
 # starts it; a policy-rc.d that refuses every start (exit 101) keeps this machine's
 # services stopped while the packages go in, and is removed again afterwards (one
 # already there is left alone).
@@ -84,7 +85,7 @@ ensure_host_tools() {
     local missing=()
     mapfile -t missing < <(missing_packages openssh-server openssh-client fail2ban \
         python3-systemd ufw iptables unattended-upgrades shellcheck systemd python3-yaml \
-        iproute2 python3 util-linux zstd)
+        iproute2 python3 util-linux zstd pebble)
     [ "${#missing[@]}" -eq 0 ] && return 0
     command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
     local guard=/usr/sbin/policy-rc.d ours="" status=0

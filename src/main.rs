@@ -235,6 +235,13 @@ enum Command {
         #[command(subcommand)]
         command: FleetCommand,
     },
+    /// The HTTPS certificate: what is served, and renewing it from the ACME CA.
+    Tls {
+        #[arg(long, env = "OUTPOST_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell), e.g. `outpost completions bash > /etc/bash_completion.d/outpost`.
     Completions { shell: clap_complete::Shell },
@@ -246,6 +253,20 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Show the served certificate: subject, issuer, serial, expiry, days left, and
+    /// when `[tls.acme]` renews it.
+    Status,
+    /// Obtain a new certificate from the ACME CA now (audited): the running server
+    /// does it, or this command when no server holds the port-80 listener.
+    Renew {
+        /// How long to wait for the running server's new certificate.
+        #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
     },
 }
 
@@ -544,6 +565,10 @@ fn main() -> ExitCode {
             FleetCommand::Maintenance { satellite, until } => {
                 cli::fleet_controller::maintenance(config.as_deref(), &satellite, &until)
             }
+        },
+        Command::Tls { config, command } => match command {
+            TlsCommand::Status => cli::tls::status(config.as_deref()),
+            TlsCommand::Renew { wait } => cli::tls::renew(config.as_deref(), wait),
         },
         Command::Config {
             config,

@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod notify;
 pub mod scan;
 pub mod serve;
+pub mod tls;
 pub mod webhook;
 
 use std::path::Path;

@@ -36,6 +36,12 @@ impl TlsFlags {
 pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
     telemetry::init();
     let (config, db, vault) = super::open_adjusted(path, |config| flags.apply(&mut config.tls))?;
+    let renewer = renewer(&config, &db);
+    if let Some(renewer) = &renewer {
+        renewer
+            .ensure_servable()
+            .map_err(|e| CliError::Failed(format!("cannot prepare the TLS certificate: {e}")))?;
+    }
     let (dashboard, redirect_listener) = listeners(&config)?;
     let signer = checkpoint::load_signer(&config.audit_signing_key_file)
         .map_err(|e| CliError::Failed(e.to_string()))?;
@@ -50,6 +56,10 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
             Listener::Plain(_) => 443,
         },
         fallback_host: public_host(config),
+        challenges: renewer
+            .as_ref()
+            .map(|r| r.challenges.clone())
+            .unwrap_or_default(),
     };
     let scheme = match dashboard {
         Listener::Tls(..) => "https",
@@ -85,6 +95,9 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
         state
             .settings
             .attach_backup_jobs(std::sync::Arc::new(backup_jobs));
+        if let Some(renewer) = renewer {
+            actix_web::rt::spawn(renewer.run());
+        }
         let (server, addr) = web::serve(state, dashboard, None)
             .map_err(|e| CliError::Failed(format!("cannot start the web server: {e}")))?;
         tracing::info!(%addr, "listening on {scheme}://{addr}");
@@ -104,6 +117,20 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
         // The last minute's API counts would be lost with the process.
         periodic.flush_api_counts().await;
         served
+    })
+}
+
+/// The ACME renewal, when `[tls.acme]` is set (validation made sure the files and
+/// the redirect listener are too).
+pub fn renewer(config: &Config, db: &crate::db::Db) -> Option<tls::acme::renewal::Renewer> {
+    let acme = config.tls.acme.clone()?;
+    Some(tls::acme::renewal::Renewer {
+        settings: acme,
+        cert_file: config.tls.cert_file.clone()?,
+        key_file: config.tls.key_file.clone()?,
+        data_dir: config.data_dir.clone(),
+        challenges: tls::acme::Challenges::default(),
+        db: db.clone(),
     })
 }
 

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod acme;
 pub mod certificate;
 pub mod client;
 pub mod client_hello;

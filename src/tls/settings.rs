@@ -21,6 +21,9 @@ pub struct TlsSettings {
     /// Address of the plain HTTP listener that answers every request with a 301 to
     /// HTTPS, e.g. `0.0.0.0:80`.
     pub http_redirect_listen: Option<SocketAddr>,
+    /// Obtain and renew the certificate from an ACME CA, written to `cert_file` and
+    /// `key_file`.
+    pub acme: Option<super::acme::AcmeSettings>,
 }
 
 impl TlsSettings {
@@ -40,8 +43,10 @@ impl TlsSettings {
                 )
             })
         };
-        let any =
-            self.https_listen.is_some() || self.cert_file.is_some() || self.key_file.is_some();
+        let any = self.https_listen.is_some()
+            || self.cert_file.is_some()
+            || self.key_file.is_some()
+            || self.acme.is_some();
         if any {
             let missing = need("https_listen", self.https_listen.is_some())
                 .or_else(|| need("cert_file", self.cert_file.is_some()))
@@ -49,6 +54,11 @@ impl TlsSettings {
             if missing.is_some() {
                 return missing;
             }
+        }
+        if let Some(acme) = &self.acme
+            && let Some(problem) = acme.problem(self.http_redirect_listen.is_some())
+        {
+            return Some(problem);
         }
         match (self.http_redirect_listen, self.https_listen) {
             (Some(_), None) => Some((
@@ -75,6 +85,7 @@ mod tests {
             cert_file: Some("/etc/outpost/fullchain.pem".into()),
             key_file: Some("/etc/outpost/privkey.pem".into()),
             http_redirect_listen: Some("0.0.0.0:80".parse().unwrap()),
+            acme: None,
         }
     }
 
@@ -104,5 +115,27 @@ mod tests {
             ..complete()
         };
         assert!(same.problem().unwrap().1.contains("differ"));
+        let acme_alone = TlsSettings {
+            acme: Some(super::super::acme::AcmeSettings {
+                domains: vec!["dash.client.example".into()],
+                ..Default::default()
+            }),
+            ..TlsSettings::default()
+        };
+        assert_eq!(acme_alone.problem().unwrap().0, "tls.https_listen");
+        let acme_without_redirect = TlsSettings {
+            http_redirect_listen: None,
+            ..acme_alone.clone()
+        };
+        let acme_without_redirect = TlsSettings {
+            https_listen: complete().https_listen,
+            cert_file: complete().cert_file,
+            key_file: complete().key_file,
+            ..acme_without_redirect
+        };
+        assert_eq!(
+            acme_without_redirect.problem().unwrap().0,
+            "tls.http_redirect_listen"
+        );
     }
 }

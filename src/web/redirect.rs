@@ -1,7 +1,7 @@
 //! The plain HTTP listener once HTTPS is on: every request gets a 301 to the same
 //! host and path over HTTPS, and nothing else is served in clear. The ACME HTTP-01
-//! path is kept out of the redirect, routed here, for certificate issuance to
-//! answer on.
+//! path is kept out of the redirect: the answers of orders in progress are served
+//! there (the CA fetches them over plain HTTP on port 80), and 404 otherwise.
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -13,6 +13,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use super::error::AppError;
 use super::middleware;
+use crate::tls::acme::Challenges;
 
 /// Where ACME HTTP-01 challenges are fetched (RFC 8555 §8.3).
 pub const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge";
@@ -24,6 +25,8 @@ pub struct Target {
     pub https_port: u16,
     /// The host named when a request names none usable (`public_url`'s).
     pub fallback_host: String,
+    /// The HTTP-01 answers of ACME orders in progress.
+    pub challenges: Challenges,
 }
 
 /// Serves the redirects on `listener`; returns the server (not yet polled) and its
@@ -34,11 +37,13 @@ pub fn bind(listener: TcpListener, target: Target) -> std::io::Result<(Server, S
     let server = HttpServer::new(move || {
         App::new()
             .app_data(target.clone())
-            // No challenges are issued yet: nothing to answer, but never redirected.
+            // Challenges are answered or not found, but never redirected.
             .service(
-                web::scope(ACME_CHALLENGE_PATH).default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(AppError::NotFound)
-                })),
+                web::scope(ACME_CHALLENGE_PATH)
+                    .route("/{token}", web::get().to(challenge))
+                    .default_service(web::to(|| async {
+                        Err::<HttpResponse, _>(AppError::NotFound)
+                    })),
             )
             .default_service(web::to(redirect))
             .wrap(from_fn(middleware::problems::middleware))
@@ -48,6 +53,17 @@ pub fn bind(listener: TcpListener, target: Target) -> std::io::Result<(Server, S
     .workers(1)
     .listen(listener)?;
     Ok((server.run(), addr))
+}
+
+/// The key authorization for `token` while its order runs (RFC 8555 §8.3).
+async fn challenge(
+    token: web::Path<String>,
+    target: web::Data<Target>,
+) -> Result<HttpResponse, AppError> {
+    let answer = target.challenges.answer(&token).ok_or(AppError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(answer))
 }
 
 async fn redirect(req: HttpRequest, target: web::Data<Target>) -> HttpResponse {
@@ -89,6 +105,7 @@ mod tests {
         Target {
             https_port,
             fallback_host: "outpost.example".into(),
+            challenges: Challenges::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod account;
+mod acme;
 mod api;
 mod api_keys;
 mod audit_crash;

@@ -20,7 +20,7 @@ use crate::support::tls::{Ca, HOST, TlsFiles};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-struct Running(Child);
+pub struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -33,12 +33,20 @@ impl Drop for Running {
 /// the HTTPS and the redirecting addresses it logged.
 /// `outpost ARGS` with keys of its own in `files`' directory and `extra` settings,
 /// logging JSON lines to the returned receiver.
-fn start(
+pub fn start(
     db: &TestDb,
     files: &TlsFiles,
     args: &[&str],
     extra: &[(&str, String)],
 ) -> (Running, Receiver<String>) {
+    let init = logs::output(&mut outpost(db, files, extra, &["keys", "init"]));
+    assert!(init.status.success(), "{init:?}");
+    let (child, lines) = logs::spawn(&mut outpost(db, files, extra, args));
+    (Running(child), lines)
+}
+
+/// `outpost ARGS` with the keys in `files`' directory and `extra` settings.
+pub fn outpost(db: &TestDb, files: &TlsFiles, extra: &[(&str, String)], args: &[&str]) -> Command {
     let dir = files.dir();
     let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let env = [
@@ -54,18 +62,12 @@ fn start(
         ("OUTPOST_BACKUP__MONTHLY", String::new()),
         ("OUTPOST_SCAN__NIGHTLY", String::new()),
     ];
-    let outpost = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_outpost"));
-        cmd.env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .envs(extra.iter().map(|(k, v)| (k, v)))
-            .args(args);
-        cmd
-    };
-    let init = logs::output(&mut outpost(&["keys", "init"]));
-    assert!(init.status.success(), "{init:?}");
-    let (child, lines) = logs::spawn(&mut outpost(args));
-    (Running(child), lines)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_outpost"));
+    cmd.env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(extra.iter().map(|(k, v)| (k, v)))
+        .args(args);
+    cmd
 }
 
 fn serve(db: &TestDb, files: &TlsFiles) -> (Running, SocketAddr, SocketAddr) {
@@ -90,7 +92,7 @@ fn serve(db: &TestDb, files: &TlsFiles) -> (Running, SocketAddr, SocketAddr) {
     (running, https, redirect)
 }
 
-fn logged_addr(lines: &Receiver<String>, field: &str) -> SocketAddr {
+pub fn logged_addr(lines: &Receiver<String>, field: &str) -> SocketAddr {
     loop {
         let line = lines
             .recv_timeout(Duration::from_secs(60))
@@ -104,7 +106,10 @@ fn logged_addr(lines: &Receiver<String>, field: &str) -> SocketAddr {
 }
 
 /// A TLS 1.3 connection that verifies the chain against the test CA.
-fn verified_stream(addr: SocketAddr, files: &TlsFiles) -> StreamOwned<ClientConnection, TcpStream> {
+pub fn verified_stream(
+    addr: SocketAddr,
+    files: &TlsFiles,
+) -> StreamOwned<ClientConnection, TcpStream> {
     let roots = client::trust_anchors(Some(&files.ca)).unwrap();
     let config = ClientConfig::builder_with_provider(Arc::new(outpost::tls::provider()))
         .with_protocol_versions(&[&TLS13])
@@ -116,7 +121,7 @@ fn verified_stream(addr: SocketAddr, files: &TlsFiles) -> StreamOwned<ClientConn
 }
 
 /// Sends a GET and reads one whole response (headers and a Content-Length body).
-fn get(stream: &mut impl ReadWrite, path: &str) -> String {
+pub fn get(stream: &mut impl ReadWrite, path: &str) -> String {
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n").unwrap();
     let mut response = Vec::new();
     let mut byte = [0u8; 1];
@@ -138,7 +143,7 @@ fn get(stream: &mut impl ReadWrite, path: &str) -> String {
     head + &String::from_utf8_lossy(&body)
 }
 
-trait ReadWrite: Read + Write {}
+pub trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
 #[test]

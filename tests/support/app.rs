@@ -106,6 +106,7 @@ impl TestApp {
                     cert_file: Some(files.cert.clone()),
                     key_file: Some(files.key.clone()),
                     http_redirect_listen: Some(plain.local_addr().expect("local addr")),
+                    acme: None,
                 };
                 config.scan.tls_ca_file = Some(files.ca.clone());
                 let server = outpost::tls::server_config_for_files(&files.cert, &files.key)
@@ -137,6 +138,7 @@ impl TestApp {
         let target = redirect::Target {
             https_port: addr.port(),
             fallback_host: HOST.into(),
+            challenges: Default::default(),
         };
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {

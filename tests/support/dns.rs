@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{CAA, TXT};
+use hickory_resolver::proto::rr::rdata::{A, CAA, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record};
 
 /// Records by lowercase name (no trailing dot).
@@ -23,6 +23,11 @@ pub struct Zone {
 impl Zone {
     pub fn txt(mut self, name: &str, text: &str) -> Self {
         self.add(name, RData::TXT(TXT::new(vec![text.to_owned()])));
+        self
+    }
+
+    pub fn a(mut self, name: &str, addr: std::net::Ipv4Addr) -> Self {
+        self.add(name, RData::A(A(addr)));
         self
     }
 

@@ -95,6 +95,16 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
         state
             .settings
             .attach_backup_jobs(std::sync::Arc::new(backup_jobs));
+        if !state.settings.stored_loaded() {
+            let settings = std::sync::Arc::clone(&state.settings);
+            actix_web::rt::spawn(async move {
+                while let Err(error) = settings.load_stored().await {
+                    tracing::warn!(%error, "stored settings still not loaded; trying again");
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                }
+                tracing::info!("stored settings loaded");
+            });
+        }
         if let Some(renewer) = renewer {
             actix_web::rt::spawn(renewer.run());
         }

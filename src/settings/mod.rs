@@ -8,6 +8,7 @@ pub mod keys;
 pub mod live;
 pub mod store;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
@@ -66,14 +67,22 @@ pub struct Settings {
     vault: Arc<Vault>,
     /// The scheduler's backup jobs, once `outpost serve` has started them.
     backup_jobs: OnceLock<Arc<BackupJobs>>,
+    stored_loaded: AtomicBool,
 }
 
 impl Settings {
     /// The file's configuration with the stored settings over it, and a mailer for it.
+    /// With the database unreachable the server still starts, on the file's
+    /// configuration alone (so it can say it is not ready rather than not run);
+    /// [`Settings::load_stored`] brings the stored settings in once it is back.
     pub fn open(file: Config, db: Db, vault: Arc<Vault>) -> Result<Self, SettingsError> {
-        let mut conn = db.get()?;
-        let config = store::effective(&mut conn, &file, &vault)?;
-        drop(conn);
+        let (config, stored_loaded) = match db.get() {
+            Ok(mut conn) => (store::effective(&mut conn, &file, &vault)?, true),
+            Err(error) => {
+                tracing::warn!(%error, "stored settings not loaded yet: the database is unreachable");
+                (file.clone(), false)
+            }
+        };
         let mailer = mailer_for(&config, &db, &vault)?;
         Ok(Self {
             file: Arc::new(file),
@@ -82,7 +91,28 @@ impl Settings {
             db,
             vault,
             backup_jobs: OnceLock::new(),
+            stored_loaded: AtomicBool::new(stored_loaded),
         })
+    }
+
+    /// Whether the stored settings are in force (false after a start without the
+    /// database, until [`Settings::load_stored`] succeeds).
+    pub fn stored_loaded(&self) -> bool {
+        self.stored_loaded.load(Ordering::Acquire)
+    }
+
+    /// Reads the stored settings again and puts the result in force (after a start
+    /// without the database).
+    pub async fn load_stored(&self) -> Result<(), SettingsError> {
+        let (file, vault) = (Arc::clone(&self.file), Arc::clone(&self.vault));
+        let config = self
+            .db
+            .run(move |conn| store::effective(conn, &file, &vault))
+            .await?;
+        let before = self.config();
+        self.apply(config, &before).await?;
+        self.stored_loaded.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// The configuration in force now.

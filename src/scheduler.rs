@@ -31,6 +31,7 @@ use crate::export::store;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::throttle::{self, ThrottlePolicy};
 use crate::identity::user;
+use crate::metrics::{JobOutcome, Metrics};
 use crate::notify::{Mailer, messages, webhooks};
 use crate::scan::requests::{Pace, ScanRequests};
 use crate::vault::{Vault, reminder};
@@ -102,10 +103,13 @@ pub struct Periodic {
     pub config: Arc<Config>,
     /// The web server's API response counts, flushed every minute.
     pub api_traffic: Arc<ApiTraffic>,
+    /// Where each job's runs are counted (the web server's `/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
+/// Each job returns whether its run did its work: the job-run counts of `/metrics`.
 impl Periodic {
-    pub async fn checkpoint(self: &Arc<Self>) {
+    pub async fn checkpoint(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -124,14 +128,20 @@ impl Periodic {
             })
             .await;
         match outcome {
-            Ok(head) => tracing::info!(entries = head.size, "audit checkpoint signed"),
-            Err(error) => tracing::error!(%error, "audit checkpoint failed"),
+            Ok(head) => {
+                tracing::info!(entries = head.size, "audit checkpoint signed");
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "audit checkpoint failed");
+                false
+            }
         }
     }
 
     /// Rebuilds and checks the whole log; the result shows on the dashboard, and any
     /// problem is logged as an error.
-    pub async fn verify(self: &Arc<Self>) {
+    pub async fn verify(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -146,18 +156,23 @@ impl Periodic {
             .await;
         match outcome {
             Ok(report) if report.is_clean() => {
-                tracing::info!(entries = report.entries, "audit log verified")
+                tracing::info!(entries = report.entries, "audit log verified");
+                true
             }
             Ok(report) => {
-                tracing::error!(problems = report.problems.len(), first = ?report.problems.first(), "audit log does not verify")
+                tracing::error!(problems = report.problems.len(), first = ?report.problems.first(), "audit log does not verify");
+                false
             }
-            Err(error) => tracing::error!(%error, "audit verification failed to run"),
+            Err(error) => {
+                tracing::error!(%error, "audit verification failed to run");
+                false
+            }
         }
     }
 
     /// Reminds (audit entry, log, email to every Owner) when the vault key is due for
     /// rotation; repeated weekly while it stays due.
-    pub async fn remind_key_rotation(self: &Arc<Self>) {
+    pub async fn remind_key_rotation(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -174,8 +189,11 @@ impl Periodic {
             .await;
         let (due, owners) = match outcome {
             Ok(Some(found)) => found,
-            Ok(None) => return,
-            Err(error) => return tracing::error!(%error, "key rotation check failed"),
+            Ok(None) => return true,
+            Err(error) => {
+                tracing::error!(%error, "key rotation check failed");
+                return false;
+            }
         };
         tracing::warn!(kek = due.kek, reasons = ?due.reasons, "the vault key is due for rotation: run `outpost keys rotate`");
         for owner in owners {
@@ -185,11 +203,12 @@ impl Periodic {
                 tracing::warn!(%error, "key rotation reminder not emailed");
             }
         }
+        true
     }
 
     /// Prepares the cancellation's export at its date and destroys the data when its
     /// window closes (see `cancellation::lifecycle`); removes expired exports.
-    pub async fn cancellation(self: &Arc<Self>) {
+    pub async fn cancellation(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -214,24 +233,29 @@ impl Periodic {
                         tracing::warn!(rows = ?report.rows, export_files = report.export_files, backup_files = report.backup_files, "export window closed: the client's data was destroyed")
                     }
                 }
+                true
             }
-            Err(error) => tracing::error!(%error, "cancellation check failed"),
+            Err(error) => {
+                tracing::error!(%error, "cancellation check failed");
+                false
+            }
         }
     }
 
     /// Writes the API response counts gathered since the last flush.
-    pub async fn flush_api_counts(self: &Arc<Self>) {
+    pub async fn flush_api_counts(self: &Arc<Self>) -> bool {
         let traffic = Arc::clone(&self.api_traffic);
         let outcome = self
             .db
             .run(move |conn| traffic.flush(conn).map_err(crate::db::DbError::from))
             .await;
-        if let Err(error) = outcome {
+        if let Err(error) = &outcome {
             tracing::error!(%error, "API response counts not flushed; kept for the next try");
         }
+        outcome.is_ok()
     }
 
-    async fn purge(self: &Arc<Self>) {
+    async fn purge(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -245,23 +269,36 @@ impl Periodic {
             .await;
         match outcome {
             Ok((sessions, failures, api_minutes)) => {
-                tracing::info!(sessions, failures, api_minutes, "expired records purged")
+                tracing::info!(sessions, failures, api_minutes, "expired records purged");
+                true
             }
-            Err(error) => tracing::error!(%error, "purge failed"),
+            Err(error) => {
+                tracing::error!(%error, "purge failed");
+                false
+            }
         }
     }
 }
 
-type Task = fn(Arc<Periodic>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A periodic job: resolves to whether its run did its work.
+type Task = fn(Arc<Periodic>) -> Pin<Box<dyn Future<Output = bool> + Send>>;
 
+/// Runs `task` on `cron`, counting each run under `name`.
 async fn schedule(
     scheduler: &JobScheduler,
     cron: &str,
+    name: &'static str,
     periodic: &Arc<Periodic>,
     task: Task,
 ) -> Result<(), JobSchedulerError> {
     let periodic = Arc::clone(periodic);
-    let job = Job::new_async(cron, move |_, _| task(Arc::clone(&periodic)))?;
+    let job = Job::new_async(cron, move |_, _| {
+        let periodic = Arc::clone(&periodic);
+        Box::pin(async move {
+            let metrics = Arc::clone(&periodic.metrics);
+            metrics.job_ran(name, JobOutcome::of(task(periodic).await));
+        })
+    })?;
     scheduler.add(job).await.map(drop)
 }
 
@@ -272,25 +309,33 @@ pub async fn start(
     scans: (ScanRequests, mpsc::Receiver<&'static str>),
 ) -> Result<JobScheduler, JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
-    schedule(&scheduler, CHECKPOINT_EVERY, &periodic, |p| {
+    schedule(&scheduler, CHECKPOINT_EVERY, "checkpoint", &periodic, |p| {
         Box::pin(async move { p.checkpoint().await })
     })
     .await?;
-    schedule(&scheduler, API_COUNTS_EVERY_MINUTE, &periodic, |p| {
-        Box::pin(async move { p.flush_api_counts().await })
-    })
+    schedule(
+        &scheduler,
+        API_COUNTS_EVERY_MINUTE,
+        "api_counts_flush",
+        &periodic,
+        |p| Box::pin(async move { p.flush_api_counts().await }),
+    )
     .await?;
-    schedule(&scheduler, VERIFY_HOURLY, &periodic, |p| {
+    schedule(&scheduler, VERIFY_HOURLY, "audit_verify", &periodic, |p| {
         Box::pin(async move { p.verify().await })
     })
     .await?;
-    schedule(&scheduler, PURGE_HOURLY, &periodic, |p| {
+    schedule(&scheduler, PURGE_HOURLY, "purge", &periodic, |p| {
         Box::pin(async move { p.purge().await })
     })
     .await?;
-    schedule(&scheduler, KEY_REMINDER_DAILY, &periodic, |p| {
-        Box::pin(async move { p.remind_key_rotation().await })
-    })
+    schedule(
+        &scheduler,
+        KEY_REMINDER_DAILY,
+        "key_rotation_reminder",
+        &periodic,
+        |p| Box::pin(async move { p.remind_key_rotation().await }),
+    )
     .await?;
     let heartbeat = Arc::new(Heartbeat::new());
     {
@@ -313,24 +358,36 @@ pub async fn start(
             continue;
         }
         let services = services.clone();
+        let metrics = Arc::clone(&periodic.metrics);
         let job = Job::new_async(cron.as_str(), move |_, _| {
-            let services = services.clone();
-            Box::pin(async move { services.run_backup(trigger, false).await })
+            let (services, metrics) = (services.clone(), Arc::clone(&metrics));
+            Box::pin(async move {
+                let made = services.run_backup(trigger, false).await;
+                metrics.job_ran("backup", JobOutcome::of(made));
+            })
         })?;
         scheduler.add(job).await?;
     }
     let nightly = periodic.config.scan.nightly.trim().to_owned();
     if !nightly.is_empty() {
         let services = services.clone();
+        let metrics = Arc::clone(&periodic.metrics);
         let job = Job::new_async(nightly.as_str(), move |_, _| {
-            let services = services.clone();
-            Box::pin(async move { services.scan("nightly").await })
+            let (services, metrics) = (services.clone(), Arc::clone(&metrics));
+            Box::pin(async move {
+                let ran = services.scan("nightly").await;
+                metrics.job_ran("scan", JobOutcome::of(ran));
+            })
         })?;
         scheduler.add(job).await?;
     }
-    schedule(&scheduler, CANCELLATION_HOURLY, &periodic, |p| {
-        Box::pin(async move { p.cancellation().await })
-    })
+    schedule(
+        &scheduler,
+        CANCELLATION_HOURLY,
+        "cancellation",
+        &periodic,
+        |p| Box::pin(async move { p.cancellation().await }),
+    )
     .await?;
     // Nothing is preparing an export in this process yet: any marked so was cut short.
     let interrupted = periodic

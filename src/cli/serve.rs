@@ -72,6 +72,7 @@ pub fn run(path: Option<&Path>, flags: TlsFlags) -> Result<(), CliError> {
         server_name: config.server_name.clone(),
         config: state.config.clone(),
         api_traffic: state.api_traffic.clone(),
+        metrics: state.metrics.clone(),
     };
     let periodic = std::sync::Arc::new(periodic);
     actix_web::rt::System::new().block_on(async move {

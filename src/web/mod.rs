@@ -58,6 +58,8 @@ pub struct AppState {
     pub api_traffic: Arc<ApiTraffic>,
     /// Which networks API keys are used from.
     pub key_networks: key_networks::Recorder,
+    /// What `/metrics` exposes; `outpost serve` shares it with the scheduler.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Started on first use, from inside the server's runtime.
     audit_writer: OnceLock<AuditWriter>,
 }
@@ -85,6 +87,7 @@ impl AppState {
             scan_requests: Default::default(),
             api_traffic: Arc::default(),
             key_networks: key_networks::Recorder::default(),
+            metrics: Arc::default(),
             audit_writer: OnceLock::new(),
         })
     }
@@ -177,6 +180,7 @@ pub fn serve(
             .wrap(from_fn(middleware::problems::middleware))
             // Outside the problem rendering, so it counts the status the client got.
             .wrap(from_fn(middleware::api_traffic::middleware))
+            .wrap(from_fn(middleware::metrics::middleware))
             .wrap(middleware::security_headers::middleware())
             .wrap(from_fn(middleware::request_id::middleware))
     });

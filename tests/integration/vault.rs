@@ -493,6 +493,7 @@ async fn owners_are_emailed_when_the_vault_key_is_due_for_rotation() {
         server_name: config.server_name.clone(),
         config: Arc::new(config.clone()),
         api_traffic: Arc::default(),
+        metrics: Arc::default(),
     });
     periodic.remind_key_rotation().await;
     periodic.remind_key_rotation().await;

@@ -399,8 +399,12 @@ pub async fn start(
     }
     scheduler.start().await?;
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
-    periodic.checkpoint().await;
-    periodic.remind_key_rotation().await;
+    let ran = periodic.checkpoint().await;
+    periodic.metrics.job_ran("checkpoint", JobOutcome::of(ran));
+    let ran = periodic.remind_key_rotation().await;
+    periodic
+        .metrics
+        .job_ran("key_rotation_reminder", JobOutcome::of(ran));
     // In the background: a catch-up backup or a deploy's scan must not hold up serving.
     tokio::spawn(webhooks::delivery::run(
         periodic.db.clone(),
@@ -421,6 +425,9 @@ pub async fn start(
         }
     });
     // A server that was down at the date (or when the window closed) catches up now.
-    periodic.cancellation().await;
+    let ran = periodic.cancellation().await;
+    periodic
+        .metrics
+        .job_ran("cancellation", JobOutcome::of(ran));
     Ok(scheduler)
 }

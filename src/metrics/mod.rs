@@ -238,11 +238,15 @@ mod tests {
             out.contains(r#"route="unmatched",status="4xx"} 1"#),
             "{out}"
         );
-        assert!(out.contains(
-            r#"outpost_http_request_duration_seconds_bucket{le="0.02",method="GET",route="/api/v1/keys/{id}"} 2"#
-        ) || out.contains(
-            r#"outpost_http_request_duration_seconds_bucket{method="GET",route="/api/v1/keys/{id}",le="0.02"} 2"#
-        ), "{out}");
+        // 12 ms: above the 10 ms bucket, within the 20 ms one.
+        let bucket = |le: &str, n: u32| {
+            format!(
+                "outpost_http_request_duration_seconds_bucket\
+                 {{le=\"{le}\",method=\"GET\",route=\"/api/v1/keys/{{id}}\"}} {n}\n"
+            )
+        };
+        assert!(out.contains(&bucket("0.01", 0)), "{out}");
+        assert!(out.contains(&bucket("0.02", 2)), "{out}");
         assert!(out.contains(r#"outpost_job_runs_total{job="checkpoint",outcome="failure"} 1"#));
         assert!(out.contains(r#"outpost_open_findings{severity="high"} 2"#));
         assert!(!out.contains("outpost_backup_last_complete_age_seconds "));

@@ -5,6 +5,8 @@ use outpost::identity::{Capability, Role, user};
 use reqwest::StatusCode;
 
 use crate::support::app::TestApp;
+use crate::support::backup::Server;
+use crate::support::{daemon, logs};
 
 /// The value of the one sample line that starts with `series` (name and labels).
 fn sample(body: &str, series: &str) -> Option<f64> {
@@ -91,12 +93,11 @@ async fn a_local_scrape_counts_requests_and_reads_backups_and_findings() {
     assert_eq!(
         sample(
             &body,
-            &format!(r#"outpost_http_request_duration_seconds_bucket{{{healthz},le="+Inf"}}"#)
+            &format!(r#"outpost_http_request_duration_seconds_bucket{{le="+Inf",{healthz}}}"#)
         ),
         Some(3.0),
         "{body}"
     );
-    assert!(body.contains("# TYPE outpost_job_runs counter"), "{body}");
     let age = sample(&body, "outpost_backup_last_complete_age_seconds").unwrap();
     assert!((7200.0..7300.0).contains(&age), "backup age {age}");
     for (severity, open) in [
@@ -175,4 +176,44 @@ async fn keys_are_checked_whenever_they_are_sent() {
         .await
         .unwrap();
     assert_eq!(relayed_with_key.status(), 200);
+}
+
+/// `outpost serve` counts its scheduler's runs: at start it signs a checkpoint, checks
+/// the vault key's age and any cancellation, each counted as a job run.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_counts_its_job_runs() {
+    let server = Server::new(1);
+    let port = daemon::free_port();
+    let (mut child, _lines) = logs::spawn(
+        server
+            .command()
+            .env("OUTPOST_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OUTPOST_WORKERS", "1")
+            .arg("serve"),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let started = std::time::Instant::now();
+    let series = r#"outpost_job_runs_total{job="cancellation",outcome="success"}"#;
+    let body = loop {
+        let body = match reqwest::get(&url).await {
+            Ok(response) if response.status() == 200 => response.text().await.unwrap(),
+            _ => String::new(),
+        };
+        if sample(&body, series).is_some() || started.elapsed().as_secs() > 60 {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    for job in ["checkpoint", "key_rotation_reminder", "cancellation"] {
+        assert_eq!(
+            sample(
+                &body,
+                &format!(r#"outpost_job_runs_total{{job="{job}",outcome="success"}}"#)
+            ),
+            Some(1.0),
+            "{job}: {body}"
+        );
+    }
 }

@@ -19,15 +19,15 @@ pub async fn middleware(
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());
     let method = req.method().clone();
-    // The router's view of the request, kept to ask which pattern it matched.
-    let http = req.request().clone();
+    // Asked of the app's resource map before routing (the router needs the request
+    // to itself, and errors come back without it).
+    let route = req.match_pattern();
     let result = next.call(req).await;
     if let Some(metrics) = metrics {
         let status = match &result {
             Ok(response) => response.status(),
             Err(error) => error.as_response_error().status_code(),
         };
-        let route = http.match_pattern();
         metrics.observe_request(
             method.as_str(),
             route.as_deref(),

@@ -113,12 +113,16 @@ ensure_moto() {
     export PATH="$venv/bin:$PATH"
 }
 
-# cargo-deb, which builds the .deb (tests/integration/deb.rs builds one from the
-# test binary), from crates.io into ~/.cargo/bin.
+# cargo-deb 3.x, which builds the .deb (tests/integration/deb.rs builds one from
+# the test binary), from crates.io into ~/.cargo/bin. The major version is pinned:
+# the test relies on its flags.
+CARGO_DEB_VERSION=3.8.0
 ensure_cargo_deb() {
-    command -v cargo-deb >/dev/null && return 0
-    say "Installing cargo-deb from crates.io"
-    cargo install --locked --quiet cargo-deb
+    case "$(cargo-deb --version 2>/dev/null)" in
+        *" 3."*) return 0 ;;
+    esac
+    say "Installing cargo-deb $CARGO_DEB_VERSION from crates.io"
+    cargo install --locked --quiet --version "$CARGO_DEB_VERSION" cargo-deb
 }
 
 # Prints "version cluster port" of the first running PostgreSQL cluster, creating

@@ -121,10 +121,7 @@ fn the_package_installs_the_binary_units_configuration_and_accounts() {
     assert_eq!(entry("/usr/bin/outpost"), "-rwxr-xr-x 0/0");
     assert_eq!(entry("/usr/lib/outpost/accounts"), "-rwxr-xr-x 0/0");
     assert_eq!(entry("/etc/outpost/outpost.toml"), "-rw-r----- 0/0");
-    assert_eq!(
-        entry("/usr/share/doc/outpost/README.md"),
-        "-rw-r--r-- 0/0"
-    );
+    assert_eq!(entry("/usr/share/doc/outpost/README.md"), "-rw-r--r-- 0/0");
     let units: Vec<String> = std::fs::read_dir(repo().join("systemd"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -152,7 +152,12 @@ impl Metrics {
         elapsed: Duration,
     ) {
         let route = route.unwrap_or(UNMATCHED_ROUTE).to_owned();
-        let method = method.to_owned();
+        // HTTP allows any token as a method: a made-up one must not add a series.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        }
+        .to_owned();
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.clone(),
@@ -222,6 +227,7 @@ mod tests {
         metrics.observe_request("GET", Some("/api/v1/keys/{id}"), 200, ms);
         metrics.observe_request("GET", Some("/api/v1/keys/{id}"), 204, ms);
         metrics.observe_request("GET", None, 404, ms);
+        metrics.observe_request("XYZZY", None, 405, ms);
         metrics.job_ran("checkpoint", JobOutcome::Failure);
         let snapshot = Snapshot {
             backup_age: None,
@@ -234,10 +240,11 @@ mod tests {
             ),
             "{out}"
         );
-        assert!(
-            out.contains(r#"route="unmatched",status="4xx"} 1"#),
-            "{out}"
-        );
+        for method in ["GET", "other"] {
+            let series = format!(r#"{{method="{method}",route="unmatched",status="4xx"}} 1"#);
+            assert!(out.contains(&series), "{out}");
+        }
+        assert!(!out.contains("XYZZY"), "{out}");
         // 12 ms: above the 10 ms bucket, within the 20 ms one.
         let bucket = |le: &str, n: u32| {
             format!(

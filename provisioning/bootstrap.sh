@@ -3,28 +3,32 @@
 # a checkout of Outpost:
 #
 #   provisioning/bootstrap.sh --owner-email owner@client.example \
-#       [--public-url https://outpost.client.example] [--binary PATH] \
+#       [--public-url https://outpost.client.example] [--binary PATH | --deb PATH] \
 #       [--ssh-user NAME] [--listen 127.0.0.1:8080]
 #
 #   1. installs the packages: PostgreSQL, ufw, fail2ban, unattended-upgrades, sshd;
 #   2. creates the system users `outpost` (the dashboard) and `outpost-agent` (agent
-#      workloads): no login shell, own home, mode 0750;
-#   3. installs the binary as /usr/local/bin/outpost (--binary, or built here);
+#      workloads): no login shell, own home, mode 0750 (provisioning/accounts.sh,
+#      which the .deb's postinst runs too);
+#   3. installs the binary as /usr/bin/outpost: --deb installs a package made by
+#      `cargo deb` (binary, units, default configuration) with apt; --binary copies
+#      a built binary; with neither, it is built here;
 #   4. writes /etc/outpost/outpost.toml (root:outpost 0640) unless it exists; its
 #      [harden] section authorises --ssh-user's SSH keys;
 #   5. creates the PostgreSQL role and database `outpost`, reached over the unix
 #      socket by peer authentication (root's CLI maps to the same role);
 #   6. creates the vault keyring and the audit signing key (`outpost keys init`);
 #   7. applies the database migrations;
-#   8. installs and starts outpost.service, the nightly outpost-harden.timer and
-#      outpost-harden-queue.timer (re-applies controls the security loop found drifted);
+#   8. installs (unless the package did) and starts outpost.service, the nightly
+#      outpost-harden.timer and outpost-harden-queue.timer (re-applies controls the
+#      security loop found drifted);
 #   9. hardens the host (`outpost harden --apply`);
 #  10. creates the first Owner and prints their setup link.
 #
 # Running it again changes nothing that is already in place: packages, users, config,
 # keys, role and database are kept; the binary and units are replaced only if they
 # differ; the hardening apply is itself idempotent. Every option may also be given by
-# environment: OUTPOST_OWNER_EMAIL, OUTPOST_PUBLIC_URL, OUTPOST_BINARY,
+# environment: OUTPOST_OWNER_EMAIL, OUTPOST_PUBLIC_URL, OUTPOST_BINARY, OUTPOST_DEB,
 # OUTPOST_SSH_USER, OUTPOST_LISTEN.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,6 +38,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OWNER_EMAIL=${OUTPOST_OWNER_EMAIL:-}
 PUBLIC_URL=${OUTPOST_PUBLIC_URL:-https://$(hostname -f 2>/dev/null || hostname)}
 BINARY=${OUTPOST_BINARY:-}
+DEB=${OUTPOST_DEB:-}
 SSH_USER=${OUTPOST_SSH_USER:-${SUDO_USER:-root}}
 LISTEN=${OUTPOST_LISTEN:-127.0.0.1:8080}
 
@@ -43,6 +48,7 @@ while [ $# -gt 0 ]; do
         --owner-email) OWNER_EMAIL=${2:?}; shift 2 ;;
         --public-url) PUBLIC_URL=${2:?}; shift 2 ;;
         --binary) BINARY=${2:?}; shift 2 ;;
+        --deb) DEB=${2:?}; shift 2 ;;
         --ssh-user) SSH_USER=${2:?}; shift 2 ;;
         --listen) LISTEN=${2:?}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
@@ -53,8 +59,9 @@ done
 # cloud-init's runcmd may leave HOME unset; rustup and cargo need one.
 export HOME=${HOME:-/root}
 [ -n "$OWNER_EMAIL" ] || die "--owner-email is required: the first Owner's address"
+[ -z "$BINARY" ] || [ -z "$DEB" ] || die "give --binary or --deb, not both"
 
-BIN=/usr/local/bin/outpost
+BIN=/usr/bin/outpost
 CONF_DIR=/etc/outpost
 CONFIG=$CONF_DIR/outpost.toml
 UNIT_DIR=/etc/systemd/system
@@ -64,27 +71,34 @@ apt_install postgresql postgresql-client ufw fail2ban python3-systemd \
     unattended-upgrades openssh-server
 
 say "2/10 System users outpost and outpost-agent"
-ensure_system_user outpost /var/lib/outpost
-ensure_system_user outpost-agent /var/lib/outpost-agent
+sh provisioning/accounts.sh
 
 say "3/10 Installing the binary as $BIN"
-if [ -z "$BINARY" ]; then
+restart=""
+if [ -n "$DEB" ]; then
+    [ -f "$DEB" ] || die "$DEB is not a file"
+    before=$(sha256sum "$BIN" 2>/dev/null || true)
+    # apt (not dpkg -i) so the package's dependencies come along; it needs a path.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "$(realpath "$DEB")"
+    [ "$before" = "$(sha256sum "$BIN")" ] || restart=1
+elif [ -z "$BINARY" ]; then
     say "No --binary given: building Outpost from this checkout"
     ensure_build_tools
     ensure_rust
     cargo build --release --locked --quiet
     BINARY=$PWD/target/release/outpost
 fi
-[ -x "$BINARY" ] || die "$BINARY is not an executable"
-restart=""
-if ! cmp -s "$BINARY" "$BIN"; then
-    install -m 0755 -o root -g root "$BINARY" "$BIN"
-    restart=1
+if [ -z "$DEB" ]; then
+    [ -x "$BINARY" ] || die "$BINARY is not an executable"
+    if ! cmp -s "$BINARY" "$BIN"; then
+        install -m 0755 -o root -g root "$BINARY" "$BIN"
+        restart=1
+    fi
 fi
 "$BIN" --version
 
 say "4/10 Configuration $CONFIG"
-install -d -m 0750 -o root -g outpost "$CONF_DIR"
 
 # The [harden] entry for the SSH user: their authorised keys, TOML-quoted.
 ssh_user_entry() {
@@ -106,7 +120,8 @@ ssh_user_entry() {
     printf 'ssh_users = [{ name = "%s", keys = [%s] }]\n' "$SSH_USER" "${keys[*]}"
 }
 
-if [ -e "$CONFIG" ]; then
+# The package's default configuration, untouched, is replaced with this server's.
+if [ -e "$CONFIG" ] && ! cmp -s "$CONFIG" provisioning/outpost.toml; then
     say "Keeping the existing $CONFIG"
 else
     root_login=no
@@ -118,10 +133,7 @@ else
 server_name = "$(hostname)"
 public_url = "$PUBLIC_URL"
 listen = "$LISTEN"
-database_url = "postgres://outpost@localhost/outpost?host=/var/run/postgresql"
-vault_key_file = "$CONF_DIR/vault.keyring"
-audit_signing_key_file = "$CONF_DIR/audit-signing.key"
-audit_checkpoint_file = "/var/lib/outpost/audit-checkpoints.log"
+$(grep -v '^#' provisioning/outpost.toml)
 
 [harden]
 permit_root_login = "$root_login"
@@ -185,7 +197,14 @@ say "7/10 Database migrations"
 say "8/10 systemd units: outpost.service, outpost-backup.service, the hardening timers"
 for unit in outpost.service outpost-backup.service outpost-harden.service outpost-harden.timer \
     outpost-harden-queue.service outpost-harden-queue.timer; do
-    if ! cmp -s "systemd/$unit" "$UNIT_DIR/$unit"; then
+    if [ -n "$DEB" ]; then
+        # The package's units are in /usr/lib/systemd/system; a copy left in
+        # $UNIT_DIR by an earlier bootstrap would override them.
+        if cmp -s "systemd/$unit" "$UNIT_DIR/$unit"; then
+            rm -f "$UNIT_DIR/$unit"
+            restart=1
+        fi
+    elif ! cmp -s "systemd/$unit" "$UNIT_DIR/$unit"; then
         install -m 0644 -o root -g root "systemd/$unit" "$UNIT_DIR/$unit"
         restart=1
     fi

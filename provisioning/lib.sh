@@ -114,16 +114,16 @@ ensure_moto() {
     export PATH="$venv/bin:$PATH"
 }
 
-# A system account for a service: no login shell, its own group, a home of its own
-# (mode 0750) without the skeleton files of a person's account.
-ensure_system_user() {
-    local name=$1 home=$2
-    if ! id -u "$name" >/dev/null 2>&1; then
-        say "Creating system user $name (home $home, no login shell)"
-        as_root useradd --system --user-group --home-dir "$home" --no-create-home \
-            --shell /usr/sbin/nologin "$name"
-    fi
-    as_root install -d -m 0750 -o "$name" -g "$name" "$home"
+# cargo-deb 3.x, which builds the .deb (tests/integration/deb.rs builds one from
+# the test binary), from crates.io into ~/.cargo/bin. The major version is pinned:
+# the test relies on its flags.
+CARGO_DEB_VERSION=3.8.0
+ensure_cargo_deb() {
+    case "$(cargo-deb --version 2>/dev/null)" in
+        *" 3."*) return 0 ;;
+    esac
+    say "Installing cargo-deb $CARGO_DEB_VERSION from crates.io"
+    cargo install --locked --quiet --version "$CARGO_DEB_VERSION" cargo-deb
 }
 
 # Prints "version cluster port" of the first running PostgreSQL cluster, creating

@@ -17,6 +17,7 @@ pub mod host;
 pub mod identity;
 pub mod keyfile;
 pub mod leak_guard;
+pub mod metrics;
 pub mod notify;
 pub mod scan;
 pub mod scheduler;

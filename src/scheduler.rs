@@ -154,8 +154,9 @@ pub struct Periodic {
     pub jobs: Arc<JobRegistry>,
 }
 
+/// Each job returns whether its run did its work: the job-run counts of `/metrics`.
 impl Periodic {
-    pub async fn checkpoint(self: &Arc<Self>) {
+    pub async fn checkpoint(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -174,14 +175,20 @@ impl Periodic {
             })
             .await;
         match outcome {
-            Ok(head) => tracing::info!(entries = head.size, "audit checkpoint signed"),
-            Err(error) => tracing::error!(%error, "audit checkpoint failed"),
+            Ok(head) => {
+                tracing::info!(entries = head.size, "audit checkpoint signed");
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "audit checkpoint failed");
+                false
+            }
         }
     }
 
     /// Rebuilds and checks the whole log; the result shows on the dashboard, and any
     /// problem is logged as an error.
-    pub async fn verify(self: &Arc<Self>) {
+    pub async fn verify(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -196,18 +203,23 @@ impl Periodic {
             .await;
         match outcome {
             Ok(report) if report.is_clean() => {
-                tracing::info!(entries = report.entries, "audit log verified")
+                tracing::info!(entries = report.entries, "audit log verified");
+                true
             }
             Ok(report) => {
-                tracing::error!(problems = report.problems.len(), first = ?report.problems.first(), "audit log does not verify")
+                tracing::error!(problems = report.problems.len(), first = ?report.problems.first(), "audit log does not verify");
+                false
             }
-            Err(error) => tracing::error!(%error, "audit verification failed to run"),
+            Err(error) => {
+                tracing::error!(%error, "audit verification failed to run");
+                false
+            }
         }
     }
 
     /// Reminds (audit entry, log, email to every Owner) when the vault key is due for
     /// rotation; repeated weekly while it stays due.
-    pub async fn remind_key_rotation(self: &Arc<Self>) {
+    pub async fn remind_key_rotation(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -224,8 +236,11 @@ impl Periodic {
             .await;
         let (due, owners) = match outcome {
             Ok(Some(found)) => found,
-            Ok(None) => return,
-            Err(error) => return tracing::error!(%error, "key rotation check failed"),
+            Ok(None) => return true,
+            Err(error) => {
+                tracing::error!(%error, "key rotation check failed");
+                return false;
+            }
         };
         tracing::warn!(kek = due.kek, reasons = ?due.reasons, "the vault key is due for rotation: run `outpost keys rotate`");
         for owner in owners {
@@ -235,11 +250,12 @@ impl Periodic {
                 tracing::warn!(%error, "key rotation reminder not emailed");
             }
         }
+        true
     }
 
     /// Prepares the cancellation's export at its date and destroys the data when its
     /// window closes (see `cancellation::lifecycle`); removes expired exports.
-    pub async fn cancellation(self: &Arc<Self>) {
+    pub async fn cancellation(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -264,24 +280,29 @@ impl Periodic {
                         tracing::warn!(rows = ?report.rows, export_files = report.export_files, backup_files = report.backup_files, "export window closed: the client's data was destroyed")
                     }
                 }
+                true
             }
-            Err(error) => tracing::error!(%error, "cancellation check failed"),
+            Err(error) => {
+                tracing::error!(%error, "cancellation check failed");
+                false
+            }
         }
     }
 
     /// Writes the API response counts gathered since the last flush.
-    pub async fn flush_api_counts(self: &Arc<Self>) {
+    pub async fn flush_api_counts(self: &Arc<Self>) -> bool {
         let traffic = Arc::clone(&self.api_traffic);
         let outcome = self
             .db
             .run(move |conn| traffic.flush(conn).map_err(crate::db::DbError::from))
             .await;
-        if let Err(error) = outcome {
+        if let Err(error) = &outcome {
             tracing::error!(%error, "API response counts not flushed; kept for the next try");
         }
+        outcome.is_ok()
     }
 
-    async fn purge(self: &Arc<Self>) {
+    async fn purge(self: &Arc<Self>) -> bool {
         let this = Arc::clone(self);
         let outcome = self
             .db
@@ -295,15 +316,21 @@ impl Periodic {
             .await;
         match outcome {
             Ok((sessions, failures, api_minutes)) => {
-                tracing::info!(sessions, failures, api_minutes, "expired records purged")
+                tracing::info!(sessions, failures, api_minutes, "expired records purged");
+                true
             }
-            Err(error) => tracing::error!(%error, "purge failed"),
+            Err(error) => {
+                tracing::error!(%error, "purge failed");
+                false
+            }
         }
     }
 }
 
-type Task = fn(Arc<Periodic>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A periodic job: resolves to whether its run did its work.
+type Task = fn(Arc<Periodic>) -> Pin<Box<dyn Future<Output = bool> + Send>>;
 
+/// Runs `task` on `cron`, counting each run under `name`.
 async fn schedule(
     scheduler: &JobScheduler,
     (name, cron): (&'static str, &str),
@@ -331,13 +358,15 @@ async fn add_tracked<F, Fut>(
 ) -> Result<(), JobSchedulerError>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
 {
     let jobs = Arc::clone(jobs);
     let work = Arc::new(work);
     let job = Job::new_async(cron, move |_, _| {
         let (jobs, work, name) = (Arc::clone(&jobs), Arc::clone(&work), name.clone());
-        Box::pin(async move { jobs.track(&name, work()).await })
+        Box::pin(async move {
+            jobs.track(&name, work()).await;
+        })
     })?;
     scheduler.add(job).await.map(drop)
 }
@@ -389,7 +418,7 @@ pub async fn start(
             HEARTBEAT_EVERY_MINUTE,
             move || {
                 heartbeat.beat();
-                async {}
+                async { true }
             },
         )
         .await?;
@@ -438,8 +467,14 @@ pub async fn start(
     }
     scheduler.start().await?;
     // A fresh start signs at once, so a restart never leaves a long unsigned stretch.
-    periodic.checkpoint().await;
-    periodic.remind_key_rotation().await;
+    periodic
+        .jobs
+        .track(JOB_CHECKPOINT, periodic.checkpoint())
+        .await;
+    periodic
+        .jobs
+        .track(JOB_KEY_REMINDER, periodic.remind_key_rotation())
+        .await;
     // In the background: a catch-up backup or a deploy's scan must not hold up serving.
     tokio::spawn(webhooks::delivery::run(
         periodic.db.clone(),
@@ -460,7 +495,10 @@ pub async fn start(
         }
     });
     // A server that was down at the date (or when the window closed) catches up now.
-    periodic.cancellation().await;
+    periodic
+        .jobs
+        .track(JOB_CANCELLATION, periodic.cancellation())
+        .await;
     Ok((scheduler, backup_jobs))
 }
 

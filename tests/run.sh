@@ -19,6 +19,8 @@ ensure_postgres_binaries
 ensure_host_tools
 # A real S3 API (moto) for the backup-target tests.
 ensure_moto
+# cargo-deb for the package test (tests/integration/deb.rs).
+ensure_cargo_deb
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

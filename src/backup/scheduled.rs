@@ -15,25 +15,35 @@ use crate::scheduler::Services;
 
 impl Services {
     /// One scheduled (or caught-up) run: backup, drill, retention, then alerts told.
-    pub async fn run_backup(&self, trigger: Trigger, catch_up: bool) {
+    /// Returns whether the backup was made (for the job-run counts): one skipped
+    /// because another was running made none.
+    pub async fn run_backup(&self, trigger: Trigger, catch_up: bool) -> bool {
         let this = self.clone();
         let outcome =
             tokio::task::spawn_blocking(move || this.run_backup_blocking(trigger, catch_up)).await;
-        match outcome {
-            Ok(Ok(())) => {}
+        let made = match outcome {
+            Ok(Ok(())) => true,
             Ok(Err(BackupError::Busy)) => {
                 tracing::warn!(
                     trigger = trigger.as_str(),
                     "scheduled backup skipped: another backup is running"
-                )
+                );
+                false
             }
             // Recorded, audited and alerted where it happened; logged there too. The
             // security loop looks again at once: a failing backup is often a symptom.
-            Ok(Err(_)) => self.scan("backup_failed").await,
-            Err(error) => tracing::error!(%error, "scheduled backup task failed"),
-        }
+            Ok(Err(_)) => {
+                self.scan("backup_failed").await;
+                false
+            }
+            Err(error) => {
+                tracing::error!(%error, "scheduled backup task failed");
+                false
+            }
+        };
         let config = self.config.get();
         alerts::deliver_routed(&self.db, &self.mailer, &config.server_name, &config.notify).await;
+        made
     }
 
     fn run_backup_blocking(&self, trigger: Trigger, catch_up: bool) -> Result<(), BackupError> {

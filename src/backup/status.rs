@@ -194,11 +194,7 @@ fn load_in_snapshot(
         .select(Drill::as_select())
         .first(conn)
         .optional()?;
-    let last_complete_at: Option<OffsetDateTime> = backup_runs::table
-        .filter(backup_runs::outcome.eq("complete"))
-        .filter(backup_runs::pruned_at.is_null())
-        .select(diesel::dsl::max(backup_runs::finished_at))
-        .first(conn)?;
+    let last_complete_at = last_complete_at(conn)?;
     let alerts = alerts::open_with_prefix(conn, "backup.")?;
 
     let targets: Vec<TargetStatus> = target_statuses
@@ -254,6 +250,15 @@ fn load_in_snapshot(
 }
 
 /// When each enabled tier fires next, and where its backup goes.
+/// When the newest complete backup that is still on its target finished.
+pub fn last_complete_at(conn: &mut PgConnection) -> QueryResult<Option<OffsetDateTime>> {
+    backup_runs::table
+        .filter(backup_runs::outcome.eq("complete"))
+        .filter(backup_runs::pruned_at.is_null())
+        .select(diesel::dsl::max(backup_runs::finished_at))
+        .first(conn)
+}
+
 pub fn next_runs(config: &Config, now: OffsetDateTime) -> Vec<NextRun> {
     Trigger::SCHEDULED
         .iter()

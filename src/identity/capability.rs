@@ -55,6 +55,7 @@ capabilities! {
     FindingsView => "findings.view": Owner | Admin | Developer | Viewer;
     AuditView => "audit.view": Owner | Admin | Developer | Viewer;
     TeamView => "team.view": Owner | Admin | Developer | Viewer;
+    MetricsView => "metrics.view": Owner | Admin | Developer | Viewer;
     ApiKeysManage => "api_keys.manage": Owner | Admin | Developer | Viewer;
     IntegrationsManage => "integrations.manage": Owner | Admin | Developer;
     AgentsDeploy => "agents.deploy": Owner | Admin | Developer;

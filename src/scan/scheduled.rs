@@ -10,7 +10,8 @@ use crate::scheduler::Services;
 
 impl Services {
     /// One scan with every check, recorded under `trigger`.
-    pub async fn scan(&self, trigger: &'static str) {
+    /// Returns whether the scan ran to the end (for the job-run counts).
+    pub async fn scan(&self, trigger: &'static str) -> bool {
         let this = self.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let started = OffsetDateTime::now_utc();
@@ -32,19 +33,29 @@ impl Services {
             .map_err(crate::db::DbError::from)
         })
         .await;
-        match outcome {
-            Ok(Ok(changes)) => tracing::info!(
-                trigger,
-                opened = changes.opened.len(),
-                reopened = changes.reopened.len(),
-                resolved = changes.resolved.len(),
-                "security scan done"
-            ),
-            Ok(Err(error)) => tracing::error!(%error, trigger, "security scan failed"),
-            Err(error) => tracing::error!(%error, trigger, "security scan task failed"),
-        }
+        let ran = match outcome {
+            Ok(Ok(changes)) => {
+                tracing::info!(
+                    trigger,
+                    opened = changes.opened.len(),
+                    reopened = changes.reopened.len(),
+                    resolved = changes.resolved.len(),
+                    "security scan done"
+                );
+                true
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, trigger, "security scan failed");
+                false
+            }
+            Err(error) => {
+                tracing::error!(%error, trigger, "security scan task failed");
+                false
+            }
+        };
         let config = self.config.get();
         alerts::deliver_routed(&self.db, &self.mailer, &config.server_name, &config.notify).await;
+        ran
     }
 
     /// At start: a scan if this version never ran one here (a deploy), unless the loop
@@ -59,7 +70,9 @@ impl Services {
             .await;
         match last {
             Ok(version) if version.as_deref() == Some(env!("CARGO_PKG_VERSION")) => {}
-            Ok(_) => self.scan("deploy").await,
+            Ok(_) => {
+                self.scan("deploy").await;
+            }
             Err(error) => tracing::error!(%error, "the last scan could not be read"),
         }
     }

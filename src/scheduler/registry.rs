@@ -9,12 +9,13 @@
 //! verifications) are already recorded in their own tables.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::backup::schedule;
+use crate::metrics::{JobOutcome, Metrics};
 
 /// A job the scheduler runs: its name for people and its cron expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +49,12 @@ pub struct JobView {
 #[derive(Debug)]
 pub struct JobRegistry {
     jobs: Mutex<Vec<Record>>,
+    /// Where every run is also counted, by outcome, for `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 impl JobRegistry {
-    pub fn new(planned: Vec<Planned>) -> Self {
+    pub fn new(planned: Vec<Planned>, metrics: Arc<Metrics>) -> Self {
         let jobs = planned
             .into_iter()
             .map(|planned| Record {
@@ -62,6 +65,7 @@ impl JobRegistry {
             .collect();
         Self {
             jobs: Mutex::new(jobs),
+            metrics,
         }
     }
 
@@ -101,11 +105,14 @@ impl JobRegistry {
         self.update(name, |r| r.last_finished = Some(at));
     }
 
-    /// Runs `work` as job `name`, recording when it starts and finishes.
-    pub async fn track(&self, name: &str, work: impl Future<Output = ()>) {
+    /// Runs `work` as job `name`, recording when it starts and finishes and counting
+    /// its outcome (whether it did its work); returns that outcome.
+    pub async fn track(&self, name: &str, work: impl Future<Output = bool>) -> bool {
         self.started(name, OffsetDateTime::now_utc());
-        work.await;
+        let done = work.await;
         self.finished(name, OffsetDateTime::now_utc());
+        self.metrics.job_ran(name, JobOutcome::of(done));
+        done
     }
 
     /// Every job, in the order planned, with its next run after `now`.
@@ -137,16 +144,23 @@ mod tests {
     use super::*;
 
     fn registry() -> JobRegistry {
-        JobRegistry::new(vec![
-            Planned {
-                name: "audit checkpoint".into(),
-                cron: "0 */5 * * * *".into(),
-            },
-            Planned {
-                name: "backup (daily)".into(),
-                cron: "0 30 2 * * *".into(),
-            },
-        ])
+        registry_counting(Arc::default())
+    }
+
+    fn registry_counting(metrics: Arc<Metrics>) -> JobRegistry {
+        JobRegistry::new(
+            vec![
+                Planned {
+                    name: "audit checkpoint".into(),
+                    cron: "0 */5 * * * *".into(),
+                },
+                Planned {
+                    name: "backup (daily)".into(),
+                    cron: "0 30 2 * * *".into(),
+                },
+            ],
+            metrics,
+        )
     }
 
     #[test]
@@ -176,11 +190,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn track_records_both_ends() {
-        let jobs = registry();
-        jobs.track("backup (daily)", async {}).await;
+    async fn track_records_both_ends_and_counts_the_outcome() {
+        let metrics = Arc::new(Metrics::default());
+        let jobs = registry_counting(Arc::clone(&metrics));
+        assert!(jobs.track("backup (daily)", async { true }).await);
+        assert!(!jobs.track("backup (daily)", async { false }).await);
         let view = &jobs.snapshot(OffsetDateTime::now_utc())[1];
         assert!(view.last_started.is_some() && view.last_finished.is_some());
         assert!(!view.running);
+        let empty = crate::metrics::Snapshot {
+            backup_age: None,
+            open_findings: Default::default(),
+        };
+        let counted = metrics.render(&empty).unwrap();
+        for outcome in ["success", "failure"] {
+            let series =
+                format!(r#"outpost_job_runs_total{{job="backup (daily)",outcome="{outcome}"}} 1"#);
+            assert!(counted.contains(&series), "{counted}");
+        }
     }
 }

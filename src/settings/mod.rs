@@ -25,7 +25,7 @@ use live::LiveConfig;
 use store::Change;
 
 /// What one field got wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The config key (`smtp.port`); empty when the problem is not one field's.
     pub field: String,

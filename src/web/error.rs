@@ -80,13 +80,15 @@ pub enum AppError {
 }
 
 /// The fields of a problem document, minus `instance`, which the middleware adds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// A URI naming the kind of problem (`urn:outpost:problem:…` or `about:blank`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
+    /// The request id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// Extension member: which fields were wrong, and why.

@@ -82,31 +82,41 @@ impl<C: RequiredCapability + 'static> FromRequest for Authorized<C> {
         Box::pin(async move {
             let state = super::app_state(&req)?;
             let caller = resolve(&req, &state).await?;
-            let needed = C::CAPABILITY;
-            if !caller.can(needed) {
-                let event = Event::new(
-                    Actor::User(caller.user.id),
-                    "access.denied",
-                    Outcome::Denied,
-                )
-                .target(req.match_pattern().unwrap_or_else(|| req.path().to_owned()))
-                .client(&auth::client_info(&req))
-                .details(json!({ "capability": needed.as_str(), "role": caller.user.role }));
-                // A refusal stands alone: it goes through the group-commit writer,
-                // so a burst of them shares flushes instead of paying one each.
-                state
-                    .audit_writer()
-                    .append(event)
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-                return Err(AppError::Forbidden(needed));
-            }
+            require(&req, &state, &caller, C::CAPABILITY).await?;
             Ok(Authorized {
                 caller,
                 _capability: PhantomData,
             })
         })
     }
+}
+
+/// Refuses (403, audited) a caller without `needed`.
+pub async fn require(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    needed: Capability,
+) -> Result<(), AppError> {
+    if caller.can(needed) {
+        return Ok(());
+    }
+    let event = Event::new(
+        Actor::User(caller.user.id),
+        "access.denied",
+        Outcome::Denied,
+    )
+    .target(req.match_pattern().unwrap_or_else(|| req.path().to_owned()))
+    .client(&auth::client_info(req))
+    .details(json!({ "capability": needed.as_str(), "role": caller.user.role }));
+    // A refusal stands alone: it goes through the group-commit writer,
+    // so a burst of them shares flushes instead of paying one each.
+    state
+        .audit_writer()
+        .append(event)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Err(AppError::Forbidden(needed))
 }
 
 /// Any authenticated caller, whatever their capabilities (`GET /api/v1/me`).
@@ -160,7 +170,8 @@ async fn resolve(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Calle
 }
 
 /// `Authorization: Bearer opk_…`. A mistyped key fails its checksum before any lookup.
-async fn resolve_api_key(
+/// Routes outside `/api/` that take keys (`/metrics`) call it directly.
+pub async fn resolve_api_key(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Caller, AppError> {

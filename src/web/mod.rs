@@ -74,6 +74,8 @@ pub struct AppState {
     /// CPU, memory and disk for the overview's gauges: the fleet report's sampler, kept
     /// between requests because CPU usage is the difference between two samples.
     pub host: Arc<Mutex<HostSampler>>,
+    /// What `/metrics` exposes; the job registry counts the scheduler's runs into it.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Started on first use, from inside the server's runtime.
     audit_writer: OnceLock<AuditWriter>,
 }
@@ -91,9 +93,11 @@ impl AppState {
             config.login.hash_queue_timeout,
         )?;
         let settings = Settings::open(config, db.clone(), Arc::clone(&vault))?;
-        let jobs = Arc::new(JobRegistry::new(crate::scheduler::planned(
-            &settings.config(),
-        )));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let jobs = Arc::new(JobRegistry::new(
+            crate::scheduler::planned(&settings.config()),
+            Arc::clone(&metrics),
+        ));
         Ok(Self {
             mailer: Arc::clone(settings.mailer()),
             settings: Arc::new(settings),
@@ -106,6 +110,7 @@ impl AppState {
             account_page: "/account",
             jobs,
             host: Arc::new(Mutex::new(HostSampler::new())),
+            metrics,
             audit_writer: OnceLock::new(),
         })
     }
@@ -205,6 +210,7 @@ pub fn serve(
             .wrap(from_fn(middleware::problems::middleware))
             // Outside the problem rendering, so it counts the status the client got.
             .wrap(from_fn(middleware::api_traffic::middleware))
+            .wrap(from_fn(middleware::metrics::middleware))
             .wrap(middleware::security_headers::middleware())
             .wrap(from_fn(middleware::request_id::middleware))
     });

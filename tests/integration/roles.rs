@@ -29,6 +29,7 @@ capability_routes!(
     FindingsView,
     AuditView,
     TeamView,
+    MetricsView,
     ApiKeysManage,
     IntegrationsManage,
     AgentsDeploy,

@@ -305,7 +305,10 @@ async fn a_new_backup_schedule_is_registered_with_the_running_scheduler() {
         vault,
         mailer: Arc::new(Mailer::from_config(&app.config.smtp).unwrap()),
     };
-    let registry = Arc::new(JobRegistry::new(outpost::scheduler::planned(&app.config)));
+    let registry = Arc::new(JobRegistry::new(
+        outpost::scheduler::planned(&app.config),
+        Arc::default(),
+    ));
     let jobs = Arc::new(
         BackupJobs::register(scheduler.clone(), services, Arc::clone(&registry))
             .await

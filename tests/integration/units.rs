@@ -3,7 +3,7 @@
 //! there), and outpost.service's sandbox rates an exposure of at most 2.0.
 //!
 //! `verify` wants each ExecStart binary to exist, so the units are checked as copies
-//! whose /usr/local/bin/outpost is the binary this test run built. Neither command
+//! whose /usr/bin/outpost is the binary this test run built. Neither command
 //! needs systemd running as PID 1.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ const UNITS: [&str; 6] = [
     "outpost-harden-queue.service",
     "outpost-harden-queue.timer",
 ];
-const INSTALLED_BINARY: &str = "/usr/local/bin/outpost";
+const INSTALLED_BINARY: &str = "/usr/bin/outpost";
 
 fn source(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

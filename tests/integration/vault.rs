@@ -495,6 +495,7 @@ async fn owners_are_emailed_when_the_vault_key_is_due_for_rotation() {
         api_traffic: Arc::default(),
         jobs: Arc::new(outpost::scheduler::registry::JobRegistry::new(
             outpost::scheduler::planned(config),
+            Arc::default(),
         )),
     });
     periodic.remind_key_rotation().await;

@@ -1,8 +1,9 @@
 //! Middleware every route passes through, outermost first:
-//! request id → security headers → API response counts → problem rendering (errors,
-//! panics, body limit).
+//! request id → security headers → request metrics → API response counts → problem
+//! rendering (errors, panics, body limit).
 
 pub mod api_traffic;
+pub mod metrics;
 pub mod problems;
 pub mod request_id;
 pub mod security_headers;

@@ -43,7 +43,7 @@ pub async fn team(
     Ok(HttpResponse::Ok().json(overview))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
     email: String,
@@ -80,7 +80,7 @@ pub async fn invite(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     role: Role,
@@ -163,12 +163,13 @@ pub async fn keys(
     Ok(HttpResponse::Ok().json(json!({ "api_keys": list })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
     name: String,
     capabilities: Vec<Capability>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<OffsetDateTime>,
 }
 
@@ -192,7 +193,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(json!({ "api_key": key, "secret": secret.expose() })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
     #[serde(default)]

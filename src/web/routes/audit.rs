@@ -14,7 +14,8 @@ use crate::web::guard::Authorized;
 use crate::web::pages::{self, Layout};
 
 /// The filter as typed: dates as `YYYY-MM-DD` (UTC) or full RFC 3339 times.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FilterForm {
     #[serde(default)]
     actor: String,

@@ -12,7 +12,9 @@ mod export;
 pub mod health;
 mod invite;
 mod keys;
+mod metrics;
 mod mfa;
+pub mod openapi;
 mod overview_parts;
 mod password_form;
 mod password_reset;
@@ -38,6 +40,7 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     // Open to anyone: probes, and (with the stylesheet) the ways in.
     r.get("/healthz", Public, health::healthz);
     r.get("/readyz", Public, health::readyz);
+    r.get("/metrics", Access::LocalOrSignedIn, metrics::scrape);
     declare_sign_in(r);
     r.get("/invite/{token}", Public, invite::page);
     r.post("/invite/{token}", Public, invite::accept);
@@ -125,7 +128,8 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.post("/webhooks/{id}/delete", SignedIn, webhooks::delete);
     r.post("/webhooks/test-email", SignedIn, webhooks::test_email);
 
-    // The JSON API, for API keys.
+    // The JSON API, for API keys; its description is for anyone (see `openapi`).
+    r.get("/api/v1/openapi.json", Public, openapi::serve);
     r.get("/api/v1/me", SignedIn, api::me);
     r.get("/api/v1/security", SignedIn, security::api);
     r.post("/api/v1/security/scans", SignedIn, security::scan_api);
@@ -248,12 +252,13 @@ mod tests {
         assert!(table.iter().all(|e| e.path.starts_with('/')));
     }
 
+    /// Save its own description, which holds no data (see `openapi`).
     #[test]
     fn the_json_api_is_never_public() {
         assert!(
             table(None)
                 .iter()
-                .filter(|e| e.path.starts_with("/api/"))
+                .filter(|e| e.path.starts_with("/api/") && e.path != "/api/v1/openapi.json")
                 .all(|e| e.access == Access::SignedIn)
         );
     }

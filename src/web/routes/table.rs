@@ -18,6 +18,9 @@ pub enum Access {
     /// Only someone who has said who they are: a session for the dashboard, an API key
     /// under `/api/`. The handler's guard (`Authorized`, `Caller`, `SignedIn`) decides.
     SignedIn,
+    /// A process on this server talking to it directly (loopback, not relayed by a
+    /// proxy), or else an API key: the Prometheus scrape (`/metrics`).
+    LocalOrSignedIn,
 }
 
 /// Which requests of a method a route takes, when several share a method and path.

@@ -44,7 +44,13 @@ pub fn probe(
             .tls_certs_merge(extra_roots(config)?)
             .build()
             .map_err(|e| CheckError(format!("cannot build a probe: {e}")))?;
-        let mut request = client.request(method, url).body(body);
+        // Every probe stands for a stranger elsewhere. Sent from this server, it would
+        // pass for a local caller on routes that trust those (`/metrics`), unless it
+        // says it was relayed, as a reverse proxy's request does.
+        let mut request = client
+            .request(method, url)
+            .header("forwarded", "for=192.0.2.1")
+            .body(body);
         if let Some(content_type) = content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }

@@ -21,7 +21,7 @@ pub async fn status(
     Ok(HttpResponse::Ok().json(super::load(&state, &caller.caller).await?))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
     target: Option<String>,

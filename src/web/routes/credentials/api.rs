@@ -57,16 +57,19 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(json!({ "credential": view(&found) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewCredential)]
 pub struct CreateBody {
     name: String,
     /// Parsed by the domain, so an unknown kind gets its clear error, not serde's.
     kind: String,
+    #[schema(value_type = String)]
     value: SecretString,
     #[serde(default)]
     description: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<OffsetDateTime>,
     #[serde(default)]
     rotate_every_days: Option<i32>,
@@ -96,11 +99,14 @@ pub async fn create(
         .json(json!({ "credential": view(&created) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CredentialReplacement)]
 pub struct ReplaceBody {
+    #[schema(value_type = String)]
     value: SecretString,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<OffsetDateTime>,
 }
 
@@ -131,8 +137,9 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CredentialReveal)]
 pub struct RevealBody {
     #[serde(default)]
     reason: Option<String>,

@@ -73,8 +73,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(json!({ "export": view(&found) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewExport)]
 pub struct CreateBody {
     #[serde(default)]
     include_secrets: bool,

@@ -20,15 +20,21 @@ pub async fn get(
 }
 
 /// `{"smtp.port": 2525, "backup.daily": null, …}`: each key set to a value, or back to
-/// the file's with `null`. All or nothing: any bad field is a 422 naming each.
+/// the file's with `null`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub struct PatchBody(pub Map<String, Value>);
+
+/// All or nothing: any bad field is a 422 naming each.
 pub async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Authorized<cap::SettingsManage>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<PatchBody>,
 ) -> Result<HttpResponse, AppError> {
     let changes = body
         .into_inner()
+        .0
         .into_iter()
         .map(|(key, value)| (key, Some(value).filter(|v| !v.is_null())))
         .collect::<Vec<_>>();

@@ -28,8 +28,9 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "webhooks": listed })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewWebhook)]
 pub struct CreateBody {
     url: String,
     #[serde(default)]

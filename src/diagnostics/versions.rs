@@ -20,8 +20,8 @@ impl Versions {
     pub fn of_this_host() -> Self {
         Self {
             outpost: env!("CARGO_PKG_VERSION"),
-            rustc: env!("OUTPOST_RUSTC_VERSION"),
-            target: env!("OUTPOST_TARGET"),
+            rustc: env!("BUILT_WITH_RUSTC"),
+            target: env!("BUILT_FOR_TARGET"),
             os: std::fs::read_to_string("/etc/os-release")
                 .ok()
                 .and_then(|text| os_name(&text)),

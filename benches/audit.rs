@@ -16,9 +16,12 @@
 //!
 //! `cargo bench --bench audit` (add `-- --quick` for a short run).
 
+#[path = "common/median.rs"]
+mod median;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use median::median;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -166,12 +169,6 @@ fn writer_per_second(
             entries as f64 / commits.max(1) as f64,
         )
     })
-}
-
-fn median(samples: &[f64]) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }
 
 #[derive(Default)]

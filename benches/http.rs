@@ -11,9 +11,12 @@
 //!
 //! `cargo bench --bench http` (add `-- --quick` for a short run).
 
+#[path = "common/median.rs"]
+mod median;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use median::median;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -153,11 +156,6 @@ fn api_key(db: &TestDb) -> String {
     support::app::create_api_key(db, developer.id, &Role::Developer.capabilities())
 }
 
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -267,38 +265,34 @@ async fn main() {
         unknown.push(u);
         ratio.push(u / w);
     }
-    let (success, wrong, unknown) = (
-        median(&mut success),
-        median(&mut wrong),
-        median(&mut unknown),
-    );
+    let (success, wrong, unknown) = (median(&success), median(&wrong), median(&unknown));
 
     println!(
         "outpost http benchmark ({concurrency} connections, {rounds} rounds of {window:?}, loopback)"
     );
     println!(
         "  /healthz                  {:>9.0} req/s (median)",
-        median(&mut health)
+        median(&health)
     );
     println!(
         "  / signed-in overview      {:>9.0} req/s (median)",
-        median(&mut overview)
+        median(&overview)
     );
     println!(
         "  overview / healthz ratio  {:>9.3}",
-        median(&mut overview_ratio)
+        median(&overview_ratio)
     );
     println!(
         "  /api/v1/me with API key   {:>9.0} req/s (median)",
-        median(&mut me)
+        median(&me)
     );
-    println!("  api/me / healthz ratio    {:>9.3}", median(&mut me_ratio));
+    println!("  api/me / healthz ratio    {:>9.3}", median(&me_ratio));
     println!("  sign-in, success          {success:>9.1} ms (median of {SIGN_IN_ROUNDS})");
     println!("  sign-in, wrong password   {wrong:>9.1} ms (median of {SIGN_IN_ROUNDS})");
     println!("  sign-in, unknown email    {unknown:>9.1} ms (median of {SIGN_IN_ROUNDS})");
     println!(
         "  unknown / wrong ratio     {:>9.3} (median of per-round ratios)",
-        median(&mut ratio)
+        median(&ratio)
     );
     println!(
         "  idle RSS after start      {:>9.1} MiB",

@@ -11,9 +11,12 @@
 //! Rounds alternate, so drift on the machine affects every case alike. Prints the
 //! figures and the ratios. `cargo bench --bench tls` (add `-- --quick` for a short run).
 
+#[path = "common/median.rs"]
+mod median;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use median::median;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -23,13 +26,12 @@ use std::time::{Duration, Instant};
 
 use rustls::client::Resumption;
 use rustls::{ClientConfig, ClientConnection, StreamOwned, SupportedProtocolVersion};
+use support::app::{PASSWORD, enrol_mfa};
 use support::browser::Browser;
-use support::pg::TestDb;
+use support::pg::{TestDb, outpost_command, write_test_keys};
 use support::tls::{Ca, HOST, TlsFiles};
-use support::totp_device::TotpDevice;
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse battery staple";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Server(Child);
@@ -39,27 +41,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn outpost(keys: &Path, db: &TestDb) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_outpost"));
-    command
-        .env_clear()
-        .env("OUTPOST_VAULT_KEY_FILE", keys.join("vault.key"))
-        .env(
-            "OUTPOST_AUDIT_SIGNING_KEY_FILE",
-            keys.join("audit-signing.key"),
-        )
-        .env(
-            "OUTPOST_AUDIT_CHECKPOINT_FILE",
-            keys.join("checkpoints.log"),
-        )
-        .env("OUTPOST_DATABASE_URL", &db.url)
-        .env("OUTPOST_BACKUP__DAILY", "")
-        .env("OUTPOST_BACKUP__WEEKLY", "")
-        .env("OUTPOST_BACKUP__MONTHLY", "")
-        .env("OUTPOST_SCAN__NIGHTLY", "");
-    command
 }
 
 /// Starts `command` (an `outpost serve`) and returns it with the address it logged.
@@ -155,17 +136,24 @@ fn get(stream: &mut dyn Stream, path: &str, cookie: &str, close: bool) {
     stream.read_exact(&mut body).expect("read body");
 }
 
-/// Operations/s of `threads` loops of `op` over `window`.
-fn rate(threads: usize, window: Duration, op: impl Fn() + Sync) -> f64 {
+/// Operations/s of `threads` loops of `op` over `window`, each thread on what `open`
+/// gives it (its connection, or nothing).
+fn rate<S>(
+    threads: usize,
+    window: Duration,
+    open: impl Fn() -> S + Sync,
+    op: impl Fn(&mut S) + Sync,
+) -> f64 {
     let started = Instant::now();
     let deadline = started + window;
     let done: usize = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
+                    let mut state = open();
                     let mut n = 0;
                     while Instant::now() < deadline {
-                        op();
+                        op(&mut state);
                         n += 1;
                     }
                     n
@@ -182,10 +170,15 @@ fn rate(threads: usize, window: Duration, op: impl Fn() + Sync) -> f64 {
 
 /// A new connection (and for TLS a full handshake) per request.
 fn connections(transport: &Transport, addr: SocketAddr, threads: usize, window: Duration) -> f64 {
-    rate(threads, window, || {
-        let mut stream = transport.connect(addr);
-        get(&mut *stream, "/healthz", "", true);
-    })
+    rate(
+        threads,
+        window,
+        || (),
+        |_| {
+            let mut stream = transport.connect(addr);
+            get(&mut *stream, "/healthz", "", true);
+        },
+    )
 }
 
 /// Signed-in overview requests over one keep-alive connection per thread.
@@ -196,34 +189,18 @@ fn overview(
     threads: usize,
     window: Duration,
 ) -> f64 {
-    let started = Instant::now();
-    let deadline = started + window;
-    let done: usize = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut stream = transport.connect(addr);
-                    let mut n = 0;
-                    while Instant::now() < deadline {
-                        get(&mut *stream, "/", cookie, false);
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("load thread"))
-            .sum()
-    });
-    done as f64 / started.elapsed().as_secs_f64()
+    rate(
+        threads,
+        window,
+        || transport.connect(addr),
+        |stream| get(&mut **stream, "/", cookie, false),
+    )
 }
 
 /// An Owner with a second factor, signed in on the plain server; the session cookie
 /// is good on both servers (they share the database).
 async fn owner_session(keys: &Path, db: &TestDb, base: &str) -> String {
-    let setup = outpost(keys, db)
+    let setup = outpost_command(keys, &db.url)
         .args(["admin", "create-owner", "--email", "bench@example.com"])
         .env("OUTPOST_PUBLIC_URL", base)
         .output()
@@ -237,30 +214,11 @@ async fn owner_session(keys: &Path, db: &TestDb, base: &str) -> String {
     browser.complete_setup(&link[base.len()..], PASSWORD).await;
     let signed_in = browser.sign_in("bench@example.com", PASSWORD).await;
     assert_eq!(signed_in.status(), 303, "sign-in");
-    let enrol = browser
-        .get("/account/mfa")
-        .await
-        .text()
-        .await
-        .expect("page");
-    let code = TotpDevice::from_page(&enrol, Uuid::nil()).current();
-    let confirmed = browser
-        .submit(
-            "/account/mfa",
-            "/account/mfa/confirm",
-            &[("code", code.as_str())],
-        )
-        .await;
-    assert_eq!(confirmed.status(), 200, "enrolment");
+    enrol_mfa(&browser, Uuid::nil()).await;
     format!(
         "__Host-outpost-session={}",
         browser.cookie("__Host-outpost-session").expect("session")
     )
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 #[tokio::main]
@@ -277,18 +235,14 @@ async fn main() {
 
     let db = TestDb::new();
     let keys = tempfile::tempdir().expect("temp dir");
-    outpost::vault::keyring::Keyring::generate()
-        .create_file(&keys.path().join("vault.key"))
-        .expect("vault keyring");
-    outpost::audit::checkpoint::write_signer(&keys.path().join("audit-signing.key"), "bench/tls")
-        .expect("signing key");
+    write_test_keys(keys.path(), "bench/tls");
     let ca = Ca::new();
     let files = TlsFiles::new(&ca, &ca.leaf(time::Duration::days(90)));
 
-    let mut plain = outpost(keys.path(), &db);
+    let mut plain = outpost_command(keys.path(), &db.url);
     plain.env("OUTPOST_LISTEN", "127.0.0.1:0");
     let (_plain, plain_addr) = start(plain, "http");
-    let mut tls = outpost(keys.path(), &db);
+    let mut tls = outpost_command(keys.path(), &db.url);
     tls.env("OUTPOST_TLS__HTTPS_LISTEN", "127.0.0.1:0")
         .env("OUTPOST_TLS__CERT_FILE", &files.cert)
         .env("OUTPOST_TLS__KEY_FILE", &files.key)
@@ -316,8 +270,8 @@ async fn main() {
         page_plain.push(overview(&plain, plain_addr, &cookie, threads, window));
         page_tls.push(overview(&tls13, tls_addr, &cookie, threads, window));
     }
-    let (tcp, h13, h12) = (median(&mut tcp), median(&mut h13), median(&mut h12));
-    let (page_plain, page_tls) = (median(&mut page_plain), median(&mut page_tls));
+    let (tcp, h13, h12) = (median(&tcp), median(&h13), median(&h12));
+    let (page_plain, page_tls) = (median(&page_plain), median(&page_tls));
 
     println!(
         "outpost TLS benchmark ({threads} client threads, {rounds} rounds of {window:?}, loopback, medians)"

@@ -122,10 +122,7 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.post("/team/grants/{id}/reject", SignedIn, team::reject);
     r.get("/webhooks", SignedIn, webhooks::page);
     r.post("/webhooks", SignedIn, webhooks::create);
-    r.post("/webhooks/{id}/test", SignedIn, webhooks::send_test);
-    r.post("/webhooks/{id}/disable", SignedIn, webhooks::disable);
-    r.post("/webhooks/{id}/enable", SignedIn, webhooks::enable);
-    r.post("/webhooks/{id}/delete", SignedIn, webhooks::delete);
+    r.post("/webhooks/{id}/{action}", SignedIn, webhooks::act);
     r.post("/webhooks/test-email", SignedIn, webhooks::test_email);
 
     // The JSON API, for API keys; its description is for anyone (see `openapi`).

@@ -162,44 +162,40 @@ pub async fn create(
     }
 }
 
-pub async fn send_test(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Authorized<cap::WebhooksManage>,
-    id: web::Path<Uuid>,
-    _: CsrfForm<NoFields>,
-) -> Result<HttpResponse, AppError> {
-    act(&req, &state, &caller, *id, endpoints::send_test, "test").await
+/// What the buttons beside an endpoint do (`POST /webhooks/{id}/{action}`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Test,
+    Disable,
+    Enable,
+    Delete,
 }
 
-pub async fn disable(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Authorized<cap::WebhooksManage>,
-    id: web::Path<Uuid>,
-    _: CsrfForm<NoFields>,
-) -> Result<HttpResponse, AppError> {
-    act(&req, &state, &caller, *id, endpoints::disable, "disabled").await
+impl Action {
+    /// The change it makes, and the notice the list then shows.
+    fn change(self) -> (Change, &'static str) {
+        match self {
+            Action::Test => (endpoints::send_test, "test"),
+            Action::Disable => (endpoints::disable, "disabled"),
+            Action::Enable => (endpoints::enable, "enabled"),
+            Action::Delete => (endpoints::delete, "deleted"),
+        }
+    }
 }
 
-pub async fn enable(
+/// One of the endpoint's buttons; an unknown action is a 404 (the path does not exist).
+pub async fn act(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Authorized<cap::WebhooksManage>,
-    id: web::Path<Uuid>,
+    path: web::Path<(Uuid, Action)>,
     _: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    act(&req, &state, &caller, *id, endpoints::enable, "enabled").await
-}
-
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Authorized<cap::WebhooksManage>,
-    id: web::Path<Uuid>,
-    _: CsrfForm<NoFields>,
-) -> Result<HttpResponse, AppError> {
-    act(&req, &state, &caller, *id, endpoints::delete, "deleted").await
+    let (id, action) = path.into_inner();
+    let (what, notice) = action.change();
+    change(&state, caller.user(), id, client_info(&req), what).await?;
+    Ok(pages::see_other(&format!("/webhooks?notice={notice}")).finish())
 }
 
 /// Sends a test email to the signed-in person, and says how it went on the page.
@@ -235,19 +231,6 @@ async fn create_endpoint(
 
 type Change =
     fn(&mut diesel::PgConnection, &User, Uuid, &ClientInfo) -> Result<(), webhooks::WebhookError>;
-
-/// Makes `what` change endpoint `id`, then shows the list with `notice`.
-async fn act(
-    req: &HttpRequest,
-    state: &AppState,
-    caller: &Authorized<cap::WebhooksManage>,
-    id: Uuid,
-    what: Change,
-    notice: &str,
-) -> Result<HttpResponse, AppError> {
-    change(state, caller.user(), id, client_info(req), what).await?;
-    Ok(pages::see_other(&format!("/webhooks?notice={notice}")).finish())
-}
 
 async fn change(
     state: &AppState,

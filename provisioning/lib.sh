@@ -100,6 +100,14 @@ ensure_host_tools() {
     return "$status"
 }
 
+# Debian's Chromium for the browser tests (tests/integration/browser.rs drive it
+# headless over the DevTools protocol), with the fonts the screenshots are drawn in.
+# From the distribution only: nothing downloads a browser build of its own.
+ensure_browser() {
+    [ -x /usr/bin/chromium ] && [ -z "$(missing_packages fonts-liberation)" ] && return 0
+    apt_install chromium fonts-liberation
+}
+
 # The moto S3 server (from PyPI) the backup-target tests store objects in, in a venv
 # of its own: Debian's system Python refuses pip installs (PEP 668).
 ensure_moto() {

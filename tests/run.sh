@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit and integration tests, and a check
 # that no secret the tests handled reached any log line.
 # Works on a fresh Debian 12 machine: installs a C toolchain, Rust, the PostgreSQL
-# server binaries and the host tools the hardening tests run, if they are missing.
+# server binaries, the host tools the hardening tests run and the Chromium the
+# browser tests drive, if they are missing.
 # Unless DATABASE_URL names a server to create test databases on, the tests start
 # their own throwaway PostgreSQL (initdb in a temp dir, unix socket only) and remove
 # it when they finish.
@@ -19,6 +20,8 @@ ensure_postgres_binaries
 ensure_host_tools
 # A real S3 API (moto) for the backup-target tests.
 ensure_moto
+# Headless Chromium for the dashboard's browser tests.
+ensure_browser
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

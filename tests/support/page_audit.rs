@@ -1,0 +1,147 @@
+//! What every dashboard page must satisfy in a real browser, checked in the page
+//! itself: each form control labelled, each image or chart named, one `h1`, text
+//! contrast (WCAG AA) in the colours the browser computed, ids unique, and, at a
+//! phone's width, no sideways scrolling.
+
+use super::chromium::Tab;
+
+/// Runs in the page; returns one line per problem found.
+const ACCESSIBILITY: &str = r#"(() => {
+  const problems = [];
+  const show = el => el.outerHTML.replace(/\s+/g, ' ').slice(0, 140);
+  const named = el => {
+    const label = el.getAttribute('aria-label');
+    if (label && label.trim()) return true;
+    const ids = (el.getAttribute('aria-labelledby') || '').split(/\s+/).filter(Boolean);
+    return ids.length > 0 && ids.every(id => {
+      const target = document.getElementById(id);
+      return target && target.textContent.trim();
+    });
+  };
+
+  if (!document.documentElement.lang) problems.push('<html> has no lang');
+  if (!document.title.trim()) problems.push('the page has no title');
+  const h1s = document.querySelectorAll('h1').length;
+  if (h1s !== 1) problems.push(`${h1s} h1 elements, not exactly one`);
+
+  const seen = new Set();
+  for (const el of document.querySelectorAll('[id]')) {
+    if (seen.has(el.id)) problems.push(`duplicate id "${el.id}"`);
+    seen.add(el.id);
+  }
+
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden') continue;
+    const labelled = [...el.labels].some(l => l.textContent.trim()) || named(el);
+    if (!labelled) problems.push('form control without a label: ' + show(el));
+  }
+
+  for (const el of document.querySelectorAll('button, a[href]')) {
+    if (!el.textContent.trim() && !named(el)) problems.push('control without a name: ' + show(el));
+  }
+
+  for (const img of document.querySelectorAll('img')) {
+    if (!img.hasAttribute('alt')) problems.push('image without alt: ' + show(img));
+  }
+  for (const svg of document.querySelectorAll('svg')) {
+    if (svg.closest('[aria-hidden="true"]')) continue;
+    // Inside a labelled role="img" element the drawing is presentational.
+    const holder = svg.parentElement && svg.parentElement.closest('[role="img"]');
+    if (holder && named(holder)) continue;
+    const title = svg.querySelector(':scope > title');
+    const ok = svg.getAttribute('role') === 'img' &&
+      (named(svg) || (title && title.textContent.trim()));
+    if (!ok) problems.push('svg without role="img" and a name: ' + show(svg));
+  }
+
+  // Contrast of every visible piece of text against the background it sits on.
+  const rgba = s => (s.match(/[\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const c = [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const checked = new Set();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || checked.has(el)) continue;
+    checked.add(el);
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (style.visibility !== 'visible' || box.width === 0 || box.right < 0) continue;
+    const fg = luminance(rgba(style.color));
+    const bg = luminance(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      problems.push(`contrast ${ratio.toFixed(2)}:1 for "${node.textContent.trim().slice(0, 40)}" (${style.color} on ${getComputedStyle(el).backgroundColor})`);
+    }
+  }
+  return problems;
+})()"#;
+
+/// Accessibility problems on the page as it is laid out now.
+pub async fn accessibility(tab: &Tab) -> Vec<String> {
+    tab.eval(ACCESSIBILITY).await
+}
+
+/// Whether the first Tab from the top of the page lands on the skip link: focus is
+/// reset to the document first (some pages autofocus their first field).
+pub async fn skip_link_is_first(tab: &Tab) -> Result<(), String> {
+    let _: bool = tab
+        .eval(
+            "(() => { if (document.activeElement) document.activeElement.blur(); \
+             const root = document.documentElement; root.tabIndex = -1; root.focus(); \
+             root.removeAttribute('tabindex'); return true; })()",
+        )
+        .await;
+    tab.press("Tab", "Tab", 9).await;
+    let focused: String = tab
+        .eval(
+            "(() => { const a = document.activeElement; \
+             return a ? a.outerHTML.replace(/\\s+/g, ' ').slice(0, 120) : 'nothing'; })()",
+        )
+        .await;
+    let is_skip: bool = tab
+        .eval(
+            "(() => { const a = document.activeElement; return !!a && a.matches('a.skip') \
+             && a.getAttribute('href') === '#main' && !!document.getElementById('main') \
+             && a.getBoundingClientRect().left >= 0; })()",
+        )
+        .await;
+    if is_skip {
+        Ok(())
+    } else {
+        Err(format!(
+            "the first Tab focuses {focused}, not a visible skip link to #main"
+        ))
+    }
+}
+
+/// How far the page is wider than the window (0 when it does not scroll sideways),
+/// and what sticks out furthest.
+pub async fn overflow(tab: &Tab) -> (f64, String) {
+    tab.eval(
+        r#"(() => {
+      const excess = document.documentElement.scrollWidth - window.innerWidth;
+      let widest = null, right = 0;
+      for (const el of document.body.querySelectorAll('*')) {
+        // Inside a scrolling box (a .table-wrap) width is that box's business.
+        if (el.closest('.table-wrap') && !el.matches('.table-wrap')) continue;
+        const r = el.getBoundingClientRect().right;
+        if (r > right) { right = r; widest = el; }
+      }
+      const what = widest ? widest.outerHTML.replace(/\s+/g, ' ').slice(0, 120) : '';
+      return [Math.max(0, excess), what];
+    })()"#,
+    )
+    .await
+}

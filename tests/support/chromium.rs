@@ -287,7 +287,8 @@ impl Tab {
 
     /// Evaluates `expression` in the page (DevTools evaluation is not subject to the
     /// page's CSP) and returns its value.
-    pub async fn eval<T: DeserializeOwned>(&self, expression: &str) -> T {
+    pub async fn eval<T: DeserializeOwned>(&self, expression: impl AsRef<str>) -> T {
+        let expression = expression.as_ref();
         self.page
             .evaluate(expression)
             .await

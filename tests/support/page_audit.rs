@@ -117,6 +117,9 @@ pub async fn skip_link_is_first(tab: &Tab) -> Result<(), String> {
              && a.getBoundingClientRect().left >= 0; })()",
         )
         .await;
+    let _: bool = tab
+        .eval("(() => { document.activeElement && document.activeElement.blur(); return true; })()")
+        .await;
     if is_skip {
         Ok(())
     } else {
@@ -126,22 +129,24 @@ pub async fn skip_link_is_first(tab: &Tab) -> Result<(), String> {
     }
 }
 
-/// How far the page is wider than the window (0 when it does not scroll sideways),
-/// and what sticks out furthest.
-pub async fn overflow(tab: &Tab) -> (f64, String) {
-    tab.eval(
-        r#"(() => {
-      const excess = document.documentElement.scrollWidth - window.innerWidth;
+/// How far the page is wider than a screen `width` CSS pixels wide (0 when it does
+/// not scroll sideways), and what sticks out furthest. Measured against the screen,
+/// not the window: a phone zooms out to fit wide content, widening the window with it.
+pub async fn overflow(tab: &Tab, width: i64) -> (f64, String) {
+    tab.eval(format!(
+        r#"(() => {{
+      const excess = document.documentElement.scrollWidth - {width};
       let widest = null, right = 0;
-      for (const el of document.body.querySelectorAll('*')) {
+      for (const el of document.body.querySelectorAll('*')) {{
         // Inside a scrolling box (a .table-wrap) width is that box's business.
         if (el.closest('.table-wrap') && !el.matches('.table-wrap')) continue;
         const r = el.getBoundingClientRect().right;
-        if (r > right) { right = r; widest = el; }
-      }
+        // The last in document order: the innermost of those that reach as far.
+        if (r >= right) {{ right = r; widest = el; }}
+      }}
       const what = widest ? widest.outerHTML.replace(/\s+/g, ' ').slice(0, 120) : '';
       return [Math.max(0, excess), what];
-    })()"#,
-    )
+    }})()"#
+    ))
     .await
 }

@@ -239,4 +239,29 @@ async fn detectors_notice_problems(tab: &Tab, base: &str) {
         colour, "rgb(255, 0, 0)",
         "the page's CSP refused the inline style"
     );
+
+    // And the page checks notice what they look for. (Styles set through the CSSOM,
+    // as here, are not inline markup: CSP allows them.)
+    tab.goto(&format!("{base}/login")).await;
+    assert!(page_audit::accessibility(tab).await.is_empty());
+    let _: bool = tab
+        .eval(
+            "(() => { const main = document.querySelector('main'); \
+             main.append(document.createElement('input'), document.createElement('h1')); \
+             main.insertAdjacentHTML('beforeend', '<svg></svg><p id=faint>faint</p>'); \
+             document.getElementById('faint').style.color = '#ddd'; \
+             document.getElementById('faint').style.width = '900px'; return true; })()",
+        )
+        .await;
+    let found = page_audit::accessibility(tab).await.join("\n");
+    for expected in ["without a label", "2 h1", "svg without", "contrast"] {
+        assert!(
+            found.contains(expected),
+            "{expected} is noticed in: {found}"
+        );
+    }
+    tab.set_width(PHONE, true).await;
+    assert!(page_audit::overflow(tab, PHONE).await.0 > 500.0);
+    tab.set_width(DESKTOP, false).await;
+    assert!(tab.take_problems().await.is_empty());
 }

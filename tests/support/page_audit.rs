@@ -3,7 +3,46 @@
 //! contrast (WCAG AA) in the colours the browser computed, ids unique, and, at a
 //! phone's width, no sideways scrolling.
 
+use std::path::PathBuf;
+
 use super::chromium::Tab;
+
+/// axe-core's script, from `$OUTPOST_AXE_JS` (tests/run.sh installs it from the npm
+/// registry and sets it) or where provisioning/lib.sh puts it. `None` where neither
+/// is: the checks here still run.
+pub fn axe_source() -> Option<String> {
+    let path = std::env::var_os("OUTPOST_AXE_JS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let data = std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+                })?;
+            Some(data.join("outpost-test/axe/node_modules/axe-core/axe.min.js"))
+        })?;
+    if std::env::var_os("OUTPOST_AXE_JS").is_some() {
+        // Named on purpose: missing is a broken setup, not a reason to skip.
+        return Some(
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("OUTPOST_AXE_JS={}: {e}", path.display())),
+        );
+    }
+    std::fs::read_to_string(path).ok()
+}
+
+/// axe-core's serious and critical violations on the page as it is laid out now.
+pub async fn axe(tab: &Tab, source: &str) -> Vec<String> {
+    let _: bool = tab.eval(format!("{source}; true")).await;
+    tab.eval(
+        r#"axe.run(document, { resultTypes: ['violations'] }).then(result =>
+          result.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => `axe ${v.impact} ${v.id}: ${v.help} at ` +
+              v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))"#,
+    )
+    .await
+}
 
 /// Runs in the page; returns one line per problem found.
 const ACCESSIBILITY: &str = r#"(() => {

@@ -213,9 +213,14 @@ async fn an_owner_signs_in_and_uses_every_page_in_chromium() {
 }
 
 async fn sign_in_with_password(tab: &Tab) {
+    crate::support::canary::record(PASSWORD);
     tab.type_into("#email", EMAIL).await;
     tab.type_into("#password", PASSWORD).await;
     tab.click_and_wait("main button[type=submit]").await;
+    // Session, CSRF and challenge cookies are secrets no log may show.
+    for cookie in tab.page.get_cookies().await.expect("cookies") {
+        crate::support::canary::record(&cookie.value);
+    }
 }
 
 /// The collectors see each kind of problem a page could have, so their silence on
@@ -278,5 +283,13 @@ async fn detectors_notice_problems(tab: &Tab, base: &str) {
     tab.set_width(PHONE, true).await;
     assert!(page_audit::overflow(tab, PHONE).await.0 > 500.0);
     tab.set_width(DESKTOP, false).await;
-    assert!(tab.take_problems().await.is_empty());
+    // The browser's own form check flags the field without id or name, in its time.
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        seen.extend(tab.take_problems().await);
+        if seen.iter().any(|p| p.contains("FormEmptyIdAndName")) {
+            return;
+        }
+    }
+    panic!("the browser's form issues are seen: {seen:?}");
 }

@@ -201,12 +201,19 @@ impl Tab {
         listeners.push(tokio::spawn(async move {
             while let Some(event) = issues.next().await {
                 let issue = &event.issue;
-                if matches!(
-                    issue.code,
-                    InspectorIssueCode::ContentSecurityPolicyIssue
-                        | InspectorIssueCode::MixedContentIssue
-                ) {
-                    let details = serde_json::to_string(&issue.details).unwrap_or_default();
+                let details = serde_json::to_value(&issue.details).unwrap_or_default();
+                // The browser's own form checks (a field autofill would fill with the
+                // person's details, a label pointing nowhere) count as well.
+                let form_issue = details["genericIssueDetails"]["errorType"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Form"));
+                if form_issue
+                    || matches!(
+                        issue.code,
+                        InspectorIssueCode::ContentSecurityPolicyIssue
+                            | InspectorIssueCode::MixedContentIssue
+                    )
+                {
                     push(&sink, format!("issue {:?}: {details}", issue.code));
                 }
             }

@@ -26,8 +26,9 @@ use tokio::task::JoinHandle;
 /// Where Debian's package puts it; `tests/run.sh` installs it (provisioning/lib.sh).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// How long a page may take to load, or a condition to come true.
-const PATIENCE: Duration = Duration::from_secs(15);
+/// How long the browser may take to start, a page to load, or a condition to come
+/// true: generous, as the whole suite runs beside it on two cores.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 pub struct Chromium {
     browser: Browser,

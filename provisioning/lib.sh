@@ -100,6 +100,26 @@ ensure_host_tools() {
     return "$status"
 }
 
+# Debian's Chromium for the browser tests (tests/integration/browser.rs drive it
+# headless over the DevTools protocol), with the fonts the screenshots are drawn in.
+# From the distribution only: nothing downloads a browser build of its own.
+# axe-core (from the npm registry) is the accessibility engine the same test runs in
+# each page; OUTPOST_AXE_JS tells the test where it is.
+ensure_browser() {
+    if [ ! -x /usr/bin/chromium ] || [ -n "$(missing_packages fonts-liberation)" ]; then
+        apt_install chromium fonts-liberation
+    fi
+    local dir="${XDG_DATA_HOME:-$HOME/.local/share}/outpost-test/axe"
+    local axe="$dir/node_modules/axe-core/axe.min.js"
+    if [ ! -f "$axe" ]; then
+        command -v npm >/dev/null || apt_install npm
+        say "Installing axe-core from the npm registry into $dir"
+        mkdir -p "$dir"
+        npm install --silent --no-audit --no-fund --prefix "$dir" axe-core@4
+    fi
+    export OUTPOST_AXE_JS="$axe"
+}
+
 # The moto S3 server (from PyPI) the backup-target tests store objects in, in a venv
 # of its own: Debian's system Python refuses pip installs (PEP 668).
 ensure_moto() {

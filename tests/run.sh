@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit and integration tests, and a check
 # that no secret the tests handled reached any log line.
 # Works on a fresh Debian 12 machine: installs a C toolchain, Rust, the PostgreSQL
-# server binaries and the host tools the hardening tests run, if they are missing.
+# server binaries, the host tools the hardening tests run and the Chromium the
+# browser tests drive, if they are missing.
 # Unless DATABASE_URL names a server to create test databases on, the tests start
 # their own throwaway PostgreSQL (initdb in a temp dir, unix socket only) and remove
 # it when they finish.
@@ -21,6 +22,8 @@ ensure_host_tools
 ensure_moto
 # cargo-deb for the package test (tests/integration/deb.rs).
 ensure_cargo_deb
+# Headless Chromium for the dashboard's browser tests.
+ensure_browser
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -17,6 +17,7 @@ mod backup_runs;
 mod backup_stream;
 mod backup_target;
 mod backup_web;
+mod browser;
 mod cancellation;
 mod cli;
 mod credentials;

@@ -104,7 +104,7 @@ ensure_host_tools() {
 # headless over the DevTools protocol), with the fonts the screenshots are drawn in.
 # From the distribution only: nothing downloads a browser build of its own.
 # axe-core (from the npm registry) is the accessibility engine the same test runs in
-# each page; OUTPOST_AXE_JS tells the test where it is.
+# each page; OUTPOST_TEST_AXE_JS tells the test where it is.
 ensure_browser() {
     if [ ! -x /usr/bin/chromium ] || [ -n "$(missing_packages fonts-liberation)" ]; then
         apt_install chromium fonts-liberation
@@ -117,7 +117,7 @@ ensure_browser() {
         mkdir -p "$dir"
         npm install --silent --no-audit --no-fund --prefix "$dir" axe-core@4
     fi
-    export OUTPOST_AXE_JS="$axe"
+    export OUTPOST_TEST_AXE_JS="$axe"
 }
 
 # The moto S3 server (from PyPI) the backup-target tests store objects in, in a venv

@@ -15,7 +15,14 @@ fn repo() -> &'static Path {
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
-    let out = Command::new(program)
+    let mut command = Command::new(program);
+    // The harness's own OUTPOST_TEST_* variables are no configuration of the binary.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("OUTPOST_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
         .args(args)
         .current_dir(repo())
         .output()

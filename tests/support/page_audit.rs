@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use super::chromium::Tab;
 
-/// axe-core's script, from `$OUTPOST_AXE_JS` (tests/run.sh installs it from the npm
+/// axe-core's script, from `$OUTPOST_TEST_AXE_JS` (tests/run.sh installs it from the npm
 /// registry and sets it) or where provisioning/lib.sh puts it. `None` where neither
 /// is: the checks here still run.
 pub fn axe_source() -> Option<String> {
-    let path = std::env::var_os("OUTPOST_AXE_JS")
+    let path = std::env::var_os("OUTPOST_TEST_AXE_JS")
         .map(PathBuf::from)
         .or_else(|| {
             let data = std::env::var_os("XDG_DATA_HOME")
@@ -21,11 +21,11 @@ pub fn axe_source() -> Option<String> {
                 })?;
             Some(data.join("outpost-test/axe/node_modules/axe-core/axe.min.js"))
         })?;
-    if std::env::var_os("OUTPOST_AXE_JS").is_some() {
+    if std::env::var_os("OUTPOST_TEST_AXE_JS").is_some() {
         // Named on purpose: missing is a broken setup, not a reason to skip.
         return Some(
             std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("OUTPOST_AXE_JS={}: {e}", path.display())),
+                .unwrap_or_else(|e| panic!("OUTPOST_TEST_AXE_JS={}: {e}", path.display())),
         );
     }
     std::fs::read_to_string(path).ok()

@@ -55,9 +55,11 @@ pub fn init() {
         outpost::backup_target::s3::install_tls_provider();
         let Some(dir) = dir() else { return };
         let path = dir.join(format!("{}-{}.log", binary_name(), std::process::id()));
+        // The browser driver's debug lines are the DevTools traffic verbatim (the
+        // browser's cookies among it): the browser's business, not this project's logs.
         telemetry::init_to(
             Arc::new(append(path)),
-            EnvFilter::new("debug"),
+            EnvFilter::new("debug,chromiumoxide=info"),
             Format::PlainText,
         );
     });

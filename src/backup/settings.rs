@@ -43,10 +43,14 @@ pub struct BackupSettings {
     #[serde(with = "human_duration")]
     pub partial_grace: Duration,
     pub targets: BTreeMap<String, TargetSettings>,
+    /// The targets defined on the Settings page (`backup.targets`), already layered
+    /// into `targets` over the file's: never read from or written to the file.
+    #[serde(skip)]
+    pub dashboard_targets: BTreeMap<String, TargetSettings>,
 }
 
 /// Where backups are stored.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TargetSettings {
     /// A directory; keep it on another disk or mount if you can.
@@ -99,6 +103,7 @@ impl Default for BackupSettings {
             zstd_level: crate::backup::pipeline::DEFAULT_ZSTD_LEVEL,
             partial_grace: Duration::from_secs(6 * 3600),
             targets: BTreeMap::new(),
+            dashboard_targets: BTreeMap::new(),
         }
     }
 }
@@ -133,32 +138,41 @@ impl BackupSettings {
             );
         }
         for (name, target) in &self.targets {
-            let name_ok = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
-            if !name_ok {
-                return bad(
-                    &format!("targets.{name}"),
-                    "target names are letters, digits, - and _".into(),
-                );
-            }
-            if let TargetSettings::S3 {
-                bucket,
-                access_key_id_credential,
-                secret_access_key_credential,
-                ..
-            } = target
-                && (bucket.is_empty()
-                    || access_key_id_credential.is_empty()
-                    || secret_access_key_credential.is_empty())
-            {
-                return bad(
-                    &format!("targets.{name}"),
-                    "an S3 target needs bucket, access_key_id_credential and secret_access_key_credential".into(),
-                );
+            if let Err(why) = check_target(name, target) {
+                return bad(&format!("targets.{name}"), why);
             }
         }
         None
+    }
+}
+
+/// Whether `name` can name a target: letters, digits, `-` and `_`.
+pub fn target_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+/// What is wrong with target `name`, if anything (credentials are checked where the
+/// database is at hand; the dashboard also wants absolute paths).
+pub fn check_target(name: &str, target: &TargetSettings) -> Result<(), String> {
+    if !target_name_ok(name) {
+        return Err("target names are letters, digits, - and _".into());
+    }
+    match target {
+        TargetSettings::Local { .. } => Ok(()),
+        TargetSettings::S3 {
+            bucket,
+            access_key_id_credential,
+            secret_access_key_credential,
+            ..
+        } if bucket.is_empty()
+            || access_key_id_credential.is_empty()
+            || secret_access_key_credential.is_empty() =>
+        {
+            Err("an S3 target needs bucket, access_key_id_credential and secret_access_key_credential".into())
+        }
+        TargetSettings::S3 { .. } => Ok(()),
     }
 }

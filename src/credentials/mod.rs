@@ -266,6 +266,14 @@ pub fn list(conn: &mut PgConnection) -> QueryResult<Vec<Credential>> {
         .map(|rows| rows.into_iter().map(Credential::from).collect())
 }
 
+/// Whether a credential called `name` (ignoring case) is stored.
+pub fn exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        creds::table.filter(lower(creds::name).eq(name.trim().to_lowercase())),
+    ))
+    .get_result(conn)
+}
+
 pub fn find(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<Credential>> {
     creds::table
         .find(id)

@@ -3,9 +3,11 @@
 //! Everything else stays file-only (listeners, database, keys: changing those needs
 //! a restart anyway, and a mistake there would lock the dashboard out of itself).
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
-use crate::backup::settings::DEFAULT_TARGET;
+use crate::backup::settings::{DEFAULT_TARGET, TargetSettings, check_target};
 use crate::config::{Config, SmtpSecurity};
 use crate::notify::settings::{check_address, check_slack_webhook};
 use crate::secret::SecretString;
@@ -66,6 +68,7 @@ enum Kind {
     Mailbox,
     Cron,
     Target,
+    Targets,
     Addresses,
     SlackUrl,
 }
@@ -114,6 +117,12 @@ pub const KEYS: &[Key] = &[
     ),
     key("backup.target", Section::Backups, "Target", Kind::Target),
     key(
+        "backup.targets",
+        Section::Backups,
+        "Targets defined here",
+        Kind::Targets,
+    ),
+    key(
         "notify.alert_emails",
         Section::Notifications,
         "Also email alerts to",
@@ -135,8 +144,10 @@ impl Key {
     /// `input` checked and put in canonical form (`config` names the backup targets
     /// that exist), or why not, worded to follow the field's label.
     pub fn parse(&self, input: &Value, config: &Config) -> Result<Value, String> {
-        if self.kind == Kind::Addresses {
-            return parse_addresses(input);
+        match self.kind {
+            Kind::Addresses => return parse_addresses(input),
+            Kind::Targets => return parse_targets(input),
+            _ => {}
         }
         let text = match input {
             Value::String(s) => s.trim().to_owned(),
@@ -179,7 +190,7 @@ impl Key {
                 }
             }
             Kind::SlackUrl => check_slack_webhook(&text).map(|()| Value::String(text)),
-            Kind::Addresses => unreachable!("handled above"),
+            Kind::Addresses | Kind::Targets => unreachable!("handled above"),
         }
     }
 
@@ -199,6 +210,9 @@ impl Key {
             "backup.weekly" => config.backup.weekly.clone().into(),
             "backup.monthly" => config.backup.monthly.clone().into(),
             "backup.target" => config.backup.target.clone().into(),
+            "backup.targets" => {
+                serde_json::to_value(&config.backup.dashboard_targets).unwrap_or_default()
+            }
             "notify.alert_emails" => config.notify.alert_emails.clone().into(),
             "notify.slack_webhook" => (!config.notify.slack_webhook.is_empty()).into(),
             other => unreachable!("key {other} is in KEYS but not read"),
@@ -235,6 +249,13 @@ impl Key {
             "backup.weekly" => config.backup.weekly = text(),
             "backup.monthly" => config.backup.monthly = text(),
             "backup.target" => config.backup.target = text(),
+            "backup.targets" => {
+                // Over the file's targets: a name defined in both is the dashboard's.
+                let targets: BTreeMap<String, TargetSettings> =
+                    serde_json::from_value(value.clone()).unwrap_or_default();
+                config.backup.targets.extend(targets.clone());
+                config.backup.dashboard_targets = targets;
+            }
             "notify.alert_emails" => {
                 config.notify.alert_emails =
                     serde_json::from_value(value.clone()).unwrap_or_default()
@@ -280,6 +301,25 @@ fn parse_domain(text: &str) -> Result<String, String> {
         Some(port) => format!("https://{host}:{port}"),
         None => format!("https://{host}"),
     })
+}
+
+/// The targets defined on the dashboard: a map of name to definition, read as the
+/// config file's `[backup.targets.NAME]` is, with absolute paths for local ones.
+fn parse_targets(input: &Value) -> Result<Value, String> {
+    let targets: BTreeMap<String, TargetSettings> = serde_json::from_value(input.clone())
+        .map_err(|e| format!("must be a map of target names to definitions ({e})"))?;
+    for (name, target) in &targets {
+        check_target(name, target).map_err(|why| format!("target `{name}`: {why}"))?;
+        if let TargetSettings::Local { path } = target
+            && !path.is_absolute()
+        {
+            return Err(format!(
+                "target `{name}`: the path must be absolute, not `{}`",
+                path.display()
+            ));
+        }
+    }
+    serde_json::to_value(&targets).map_err(|e| e.to_string())
 }
 
 /// A list of addresses: a JSON array, or a string separated by commas or lines.
@@ -352,5 +392,43 @@ mod tests {
         assert!(parse("notify.slack_webhook", json!("http://hooks.example/x")).is_err());
         assert!(parse("smtp.host", json!("bad host!")).is_err());
         assert!(parse("smtp.username", json!("a\nb")).is_err());
+        assert_eq!(
+            parse(
+                "backup.targets",
+                json!({"nas": {"type": "local", "path": "/srv/b"}})
+            ),
+            Ok(json!({"nas": {"type": "local", "path": "/srv/b"}}))
+        );
+        assert!(
+            parse(
+                "backup.targets",
+                json!({"nas": {"type": "local", "path": "b"}})
+            )
+            .is_err()
+        );
+        assert!(
+            parse(
+                "backup.targets",
+                json!({"a b": {"type": "local", "path": "/b"}})
+            )
+            .is_err()
+        );
+        assert!(parse("backup.targets", json!({"x": {"type": "ftp"}})).is_err());
+        assert!(parse("backup.targets", json!("nas")).is_err());
+        let s3 = parse(
+            "backup.targets",
+            json!({"off": {"type": "s3", "bucket": "b", "access_key_id_credential": "k",
+                "secret_access_key_credential": "s"}}),
+        )
+        .unwrap();
+        assert_eq!(s3["off"]["region"], "us-east-1");
+        assert!(
+            parse(
+                "backup.targets",
+                json!({"off": {"type": "s3", "bucket": "", "access_key_id_credential": "k",
+                    "secret_access_key_credential": "s"}})
+            )
+            .is_err()
+        );
     }
 }

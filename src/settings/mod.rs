@@ -1,5 +1,5 @@
-//! Settings changed on the dashboard: the domain, the SMTP relay, backup schedules and
-//! target, and who hears about alerts. The config file stays the default; the
+//! Settings changed on the dashboard: the domain, the SMTP relay, backup schedules,
+//! targets and the scheduled target, and who hears about alerts. The config file stays the default; the
 //! `settings` table holds what the dashboard changed (`store`), `keys` says which keys
 //! may change and how each is checked, and [`Settings`] applies the result to the
 //! running server (the mailer, the scheduler's backup jobs) without a restart.
@@ -178,7 +178,8 @@ impl Settings {
                 });
                 continue;
             };
-            match input.map(|v| key.parse(&v, &self.file)).transpose() {
+            // Against the targets in force, the dashboard's included.
+            match input.map(|v| key.parse(&v, &current)).transpose() {
                 Ok(to) => changes.push(Change { key, to }),
                 Err(message) => problems.push(FieldError {
                     field: key.name.into(),

@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::keys::{self, Key};
 use super::{FieldError, SettingsError};
 use crate::audit::{self, Actor, Event, Outcome};
+use crate::backup::settings::{DEFAULT_TARGET, TargetSettings};
 use crate::config::Config;
+use crate::credentials;
 use crate::db::schema::settings;
 use crate::identity::ClientInfo;
 use crate::notify::Mailer;
@@ -20,6 +22,8 @@ use crate::vault::location::SETTING_VALUE;
 
 pub const CHANGED: &str = "settings.changed";
 pub const REVERTED: &str = "settings.reverted";
+/// The key of the targets defined on the dashboard.
+pub const TARGETS: &str = "backup.targets";
 
 /// A stored override.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -124,6 +128,9 @@ pub fn change(
             );
         }
         let after = effective(conn, file, vault)?;
+        if changes.iter().any(|c| c.key.name == TARGETS) {
+            check_targets(conn, &before, &after)?;
+        }
         check_whole(&after)?;
         audit::record_all(conn, &events)?;
         Ok(after)
@@ -170,6 +177,49 @@ fn upsert(
             settings::changed_at.eq(diesel::dsl::now),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// The scheduled target must still exist, and a target defined or changed on the
+/// dashboard must name stored credentials.
+fn check_targets(
+    conn: &mut PgConnection,
+    before: &Config,
+    after: &Config,
+) -> Result<(), SettingsError> {
+    let invalid = |message: String| {
+        SettingsError::Invalid(vec![FieldError {
+            field: TARGETS.into(),
+            message,
+        }])
+    };
+    let scheduled = &after.backup.target;
+    if scheduled != DEFAULT_TARGET && !after.backup.targets.contains_key(scheduled) {
+        return Err(invalid(format!(
+            "cannot remove `{scheduled}`: scheduled backups go to it (backup.target); \
+             choose another target first"
+        )));
+    }
+    for (name, target) in &after.backup.dashboard_targets {
+        if before.backup.dashboard_targets.get(name) == Some(target) {
+            continue;
+        }
+        if let TargetSettings::S3 {
+            access_key_id_credential,
+            secret_access_key_credential,
+            ..
+        } = target
+        {
+            for credential in [access_key_id_credential, secret_access_key_credential] {
+                if !credentials::exists(conn, credential)? {
+                    return Err(invalid(format!(
+                        "target `{name}` names the credential `{credential}`, and no stored \
+                         credential has that name"
+                    )));
+                }
+            }
+        }
+    }
     Ok(())
 }
 

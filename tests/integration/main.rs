@@ -62,6 +62,7 @@ mod scripts;
 mod security_page;
 mod sessions;
 mod settings;
+mod settings_targets;
 mod setup_links;
 mod sign_in;
 mod team;

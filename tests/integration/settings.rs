@@ -26,7 +26,7 @@ use crate::support::canary;
 use crate::support::smtp::SmtpSink;
 
 /// Audit entries of settings changes: (action, target, details).
-fn settings_audit(app: &TestApp) -> Vec<(String, Option<String>, Value)> {
+pub(crate) fn settings_audit(app: &TestApp) -> Vec<(String, Option<String>, Value)> {
     audit_events::table
         .filter(audit_events::action.like("settings.%"))
         .order(audit_events::id.asc())
@@ -39,7 +39,7 @@ fn settings_audit(app: &TestApp) -> Vec<(String, Option<String>, Value)> {
         .unwrap()
 }
 
-fn stored_keys(app: &TestApp) -> Vec<String> {
+pub(crate) fn stored_keys(app: &TestApp) -> Vec<String> {
     settings::table
         .order(settings::key.asc())
         .select(settings::key)
@@ -48,13 +48,13 @@ fn stored_keys(app: &TestApp) -> Vec<String> {
 }
 
 /// A fresh app state over the same database and keyring: what a restart builds.
-fn restarted(app: &TestApp) -> AppState {
+pub(crate) fn restarted(app: &TestApp) -> AppState {
     let pool = Db::connect(&app.config).expect("pool");
     let vault = Vault::load(app.keyring.clone()).expect("vault");
     AppState::new(app.config.clone(), pool, vault).expect("state")
 }
 
-async fn patch(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn patch(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
     reqwest::Client::new()
         .patch(app.url("/api/v1/settings"))
         .bearer_auth(key)
@@ -64,7 +64,7 @@ async fn patch(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-fn entry<'a>(listing: &'a Value, key: &str) -> &'a Value {
+pub(crate) fn entry<'a>(listing: &'a Value, key: &str) -> &'a Value {
     listing["settings"]
         .as_array()
         .unwrap()

@@ -81,6 +81,12 @@ pub fn declare(r: &mut Routes, extra: Option<ExtraRoutes>) {
     r.post("/settings/revert", SignedIn, settings::revert);
     r.post("/settings/test-email", SignedIn, settings::test_email);
     r.post("/settings/test-target", SignedIn, settings::test_target);
+    r.post("/settings/targets", SignedIn, settings::save_target);
+    r.post(
+        "/settings/targets/remove",
+        SignedIn,
+        settings::remove_target,
+    );
     r.get("/keys", SignedIn, keys::page);
     r.post("/keys", SignedIn, keys::create);
     r.post("/keys/{id}/rotate", SignedIn, keys::rotate);

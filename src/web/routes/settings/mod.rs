@@ -4,6 +4,7 @@
 //! with a revert), checked, audited and applied to the running server.
 
 pub mod api;
+mod target_forms;
 mod view;
 
 use std::collections::BTreeMap;
@@ -17,19 +18,23 @@ use crate::audit::{self, Actor, Event, Outcome};
 use crate::backup::{schedule, targets};
 use crate::identity::{ClientInfo, cap};
 use crate::settings::keys::{self, Section};
-use crate::settings::{FieldError, SettingsError};
+use crate::settings::{FieldError, SettingsError, store};
 use crate::web::AppState;
 use crate::web::auth::client_info;
 use crate::web::csrf::{CsrfForm, CsrfToken, NoFields};
 use crate::web::error::AppError;
 use crate::web::guard::{Authorized, Caller};
 use crate::web::pages::{self, Layout};
+use target_forms::TargetRow;
+pub use target_forms::{remove_target, save_target};
 use view::{SectionView, Submitted};
 
 const NOTICES: &[(&str, &str)] = &[
     ("saved", "Saved and applied."),
     ("unchanged", "Nothing changed."),
     ("reverted", "Back to the config file's value, and applied."),
+    ("target_saved", "Target saved and applied."),
+    ("target_removed", "Target removed."),
 ];
 
 #[derive(Template)]
@@ -38,6 +43,7 @@ struct SettingsPage<'a> {
     layout: Layout<'a>,
     sections: Vec<SectionView>,
     next_runs: Vec<(String, String)>,
+    targets: Vec<TargetRow>,
     notice: Option<&'a str>,
     error: Option<String>,
 }
@@ -83,7 +89,8 @@ async fn render(
     let invalid = !shown.errors.is_empty();
     let error = shown.error.or_else(|| {
         let general: Vec<_> = (shown.errors.iter())
-            .filter(|e| keys::find(&e.field).is_none())
+            // The targets have no field of their own: their problems go on top.
+            .filter(|e| keys::find(&e.field).is_none() || e.field == store::TARGETS)
             .map(|e| e.message.clone())
             .collect();
         match (invalid, general.is_empty()) {
@@ -103,6 +110,7 @@ async fn render(
             &shown.errors,
         ),
         next_runs,
+        targets: target_forms::rows(&config, settings.file()),
         notice: shown.notice,
         error,
     };
@@ -162,7 +170,7 @@ fn form_changes(
             continue;
         }
         let input = Value::String(raw.clone());
-        match key.parse(&input, file) {
+        match key.parse(&input, &config) {
             Ok(value) if value == key.read(&config) => {}
             Ok(value) if value == key.read(file) => changes.push((key.name.to_owned(), None)),
             _ => changes.push((key.name.to_owned(), Some(input))),
@@ -238,7 +246,7 @@ pub(crate) async fn apply(
         _ => None,
     });
     if let Some(name) = new_target
-        && state.settings.file().backup.targets.contains_key(&name)
+        && state.config().backup.targets.contains_key(&name)
         && let Err(e) = probe(state, name).await
     {
         return Err(SettingsError::Invalid(vec![FieldError {

@@ -57,6 +57,8 @@ pub fn sections(
             applies: applies(section, scheduler_attached),
             fields: section
                 .keys()
+                // The targets have a list and forms of their own.
+                .filter(|key| key.name != store::TARGETS)
                 .map(|key| {
                     let shown = submitted
                         .filter(|s| s.section == section && !key.secret)
@@ -84,7 +86,7 @@ fn field(
             .into_iter()
             .map(|o| (o.to_owned(), o == value))
             .collect(),
-        "backup.target" => targets::names(&file.backup)
+        "backup.target" => targets::names(&config.backup)
             .into_iter()
             .map(|o| {
                 let selected = o == value;

@@ -132,94 +132,13 @@ pub struct Tab {
 impl Tab {
     async fn watch(page: Page) -> Self {
         let problems = Arc::new(Mutex::new(Vec::new()));
-        let mut listeners = Vec::new();
-
-        let mut console = page
-            .event_listener::<EventConsoleApiCalled>()
-            .await
-            .expect("console listener");
-        let sink = problems.clone();
-        listeners.push(tokio::spawn(async move {
-            while let Some(event) = console.next().await {
-                if matches!(
-                    event.r#type,
-                    ConsoleApiCalledType::Error | ConsoleApiCalledType::Assert
-                ) {
-                    let text: Vec<String> = event
-                        .args
-                        .iter()
-                        .map(|a| match &a.value {
-                            Some(v) => v.to_string(),
-                            None => a.description.clone().unwrap_or_default(),
-                        })
-                        .collect();
-                    push(&sink, format!("console error: {}", text.join(" ")));
-                }
-            }
-        }));
-
-        let mut exceptions = page
-            .event_listener::<EventExceptionThrown>()
-            .await
-            .expect("exception listener");
-        let sink = problems.clone();
-        listeners.push(tokio::spawn(async move {
-            while let Some(event) = exceptions.next().await {
-                let details = &event.exception_details;
-                let description = details
-                    .exception
-                    .as_ref()
-                    .and_then(|e| e.description.clone())
-                    .unwrap_or_else(|| details.text.clone());
-                push(&sink, format!("uncaught exception: {description}"));
-            }
-        }));
-
-        // CSP violations, failed loads and other browser-side errors arrive here.
-        let mut log = page
-            .event_listener::<EventEntryAdded>()
-            .await
-            .expect("log listener");
-        let sink = problems.clone();
-        listeners.push(tokio::spawn(async move {
-            while let Some(event) = log.next().await {
-                let entry = &event.entry;
-                if entry.level == LogEntryLevel::Error || entry.text.contains("Refused to") {
-                    let url = entry.url.as_deref().unwrap_or("");
-                    push(
-                        &sink,
-                        format!("log {:?} error: {} {url}", entry.source, entry.text),
-                    );
-                }
-            }
-        }));
-
-        let mut issues = page
-            .event_listener::<EventIssueAdded>()
-            .await
-            .expect("issue listener");
-        let sink = problems.clone();
-        listeners.push(tokio::spawn(async move {
-            while let Some(event) = issues.next().await {
-                let issue = &event.issue;
-                let details = serde_json::to_value(&issue.details).unwrap_or_default();
-                // The browser's own form checks (a field autofill would fill with the
-                // person's details, a label pointing nowhere) count as well.
-                let form_issue = details["genericIssueDetails"]["errorType"]
-                    .as_str()
-                    .is_some_and(|t| t.starts_with("Form"));
-                if form_issue
-                    || matches!(
-                        issue.code,
-                        InspectorIssueCode::ContentSecurityPolicyIssue
-                            | InspectorIssueCode::MixedContentIssue
-                    )
-                {
-                    push(&sink, format!("issue {:?}: {details}", issue.code));
-                }
-            }
-        }));
-
+        let listeners = vec![
+            listen(&page, &problems, console_problem).await,
+            listen(&page, &problems, exception_problem).await,
+            // CSP violations, failed loads and other browser-side errors arrive here.
+            listen(&page, &problems, log_problem).await,
+            listen(&page, &problems, issue_problem).await,
+        ];
         page.enable_log().await.expect("Log.enable");
         page.enable_runtime().await.expect("Runtime.enable");
         page.execute(audits::EnableParams::default())
@@ -384,6 +303,77 @@ impl Drop for Tab {
     }
 }
 
-fn push(sink: &Mutex<Vec<String>>, problem: String) {
-    sink.lock().unwrap().push(problem);
+/// Collects into `problems` what `problem` makes of each event of kind `E`.
+async fn listen<E>(
+    page: &Page,
+    problems: &Arc<Mutex<Vec<String>>>,
+    problem: fn(&E) -> Option<String>,
+) -> JoinHandle<()>
+where
+    E: chromiumoxide::cdp::IntoEventKind + Unpin + std::fmt::Debug + Send + Sync + 'static,
+{
+    let mut events = page
+        .event_listener::<E>()
+        .await
+        .unwrap_or_else(|e| panic!("listen for {}: {e}", std::any::type_name::<E>()));
+    let sink = Arc::clone(problems);
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let Some(found) = problem(&event) {
+                sink.lock().unwrap().push(found);
+            }
+        }
+    })
+}
+
+fn console_problem(event: &EventConsoleApiCalled) -> Option<String> {
+    if !matches!(
+        event.r#type,
+        ConsoleApiCalledType::Error | ConsoleApiCalledType::Assert
+    ) {
+        return None;
+    }
+    let text: Vec<String> = event
+        .args
+        .iter()
+        .map(|a| match &a.value {
+            Some(v) => v.to_string(),
+            None => a.description.clone().unwrap_or_default(),
+        })
+        .collect();
+    Some(format!("console error: {}", text.join(" ")))
+}
+
+fn exception_problem(event: &EventExceptionThrown) -> Option<String> {
+    let details = &event.exception_details;
+    let description = details
+        .exception
+        .as_ref()
+        .and_then(|e| e.description.clone())
+        .unwrap_or_else(|| details.text.clone());
+    Some(format!("uncaught exception: {description}"))
+}
+
+fn log_problem(event: &EventEntryAdded) -> Option<String> {
+    let entry = &event.entry;
+    (entry.level == LogEntryLevel::Error || entry.text.contains("Refused to")).then(|| {
+        let url = entry.url.as_deref().unwrap_or("");
+        format!("log {:?} error: {} {url}", entry.source, entry.text)
+    })
+}
+
+fn issue_problem(event: &EventIssueAdded) -> Option<String> {
+    let issue = &event.issue;
+    let details = serde_json::to_value(&issue.details).unwrap_or_default();
+    // The browser's own form checks (a field autofill would fill with the person's
+    // details, a label pointing nowhere) count as well.
+    let form_issue = details["genericIssueDetails"]["errorType"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Form"));
+    (form_issue
+        || matches!(
+            issue.code,
+            InspectorIssueCode::ContentSecurityPolicyIssue | InspectorIssueCode::MixedContentIssue
+        ))
+    .then(|| format!("issue {:?}: {details}", issue.code))
 }

@@ -209,6 +209,17 @@ impl Controller {
         self.send(&id.to_string(), &signature, at, report).await
     }
 
+    /// A controller with satellite `name` enrolled and heard from once, just now.
+    async fn with_one_report(name: &str) -> (Self, (Uuid, WebhookSecret), OffsetDateTime) {
+        let controller = Self::start();
+        let (id, secret) = controller.enrolled(name).await;
+        assert_eq!(
+            controller.report(id, &secret, &healthy_report(), 0).await,
+            202
+        );
+        (controller, (id, secret), OffsetDateTime::now_utc())
+    }
+
     async fn sweep(&self, now: OffsetDateTime) -> BTreeMap<String, Status> {
         sweeper::sweep(&self.db, &self.notifier, &self.settings, now)
             .await
@@ -301,13 +312,7 @@ async fn reports_must_be_signed_fresh_from_a_known_satellite_and_new() {
 
 #[tokio::test]
 async fn silence_goes_late_then_offline_and_only_offline_escalates_once() {
-    let controller = Controller::start();
-    let (id, secret) = controller.enrolled("web-1").await;
-    assert_eq!(
-        controller.report(id, &secret, &healthy_report(), 0).await,
-        202
-    );
-    let heard = OffsetDateTime::now_utc();
+    let (controller, (id, secret), heard) = Controller::with_one_report("web-1").await;
 
     assert_eq!(
         controller.sweep(heard + secs(60)).await["web-1"],
@@ -360,13 +365,7 @@ async fn silence_goes_late_then_offline_and_only_offline_escalates_once() {
 
 #[tokio::test]
 async fn a_satellite_in_maintenance_does_not_escalate() {
-    let controller = Controller::start();
-    let (id, secret) = controller.enrolled("web-1").await;
-    assert_eq!(
-        controller.report(id, &secret, &healthy_report(), 0).await,
-        202
-    );
-    let heard = OffsetDateTime::now_utc();
+    let (controller, _, heard) = Controller::with_one_report("web-1").await;
     satellites::set_maintenance(
         &mut controller.db.get().unwrap(),
         "web-1",
@@ -383,13 +382,7 @@ async fn a_satellite_in_maintenance_does_not_escalate() {
 
 #[tokio::test]
 async fn an_open_alert_is_repeated_every_four_hours_and_not_sooner() {
-    let controller = Controller::start();
-    let (id, secret) = controller.enrolled("web-1").await;
-    assert_eq!(
-        controller.report(id, &secret, &healthy_report(), 0).await,
-        202
-    );
-    let heard = OffsetDateTime::now_utc();
+    let (controller, _, heard) = Controller::with_one_report("web-1").await;
     let offline = heard + secs(400);
     controller.sweep(offline).await;
     assert_eq!(controller.slack.texts().len(), 1);

@@ -105,6 +105,25 @@ pub fn record(conn: &mut PgConnection, event: &Event) -> QueryResult<i64> {
     Ok(ids[0])
 }
 
+/// Records that signed-in person `actor` (from `client`) did `action` to `target`, in
+/// the caller's transaction: the entry every change a member makes leaves behind.
+pub fn record_change(
+    conn: &mut PgConnection,
+    (actor, client): (Uuid, &ClientInfo),
+    action: &'static str,
+    target: String,
+    details: Value,
+) -> QueryResult<()> {
+    record(
+        conn,
+        &Event::new(Actor::User(actor), action, Outcome::Success)
+            .target(target)
+            .client(client)
+            .details(details),
+    )
+    .map(drop)
+}
+
 /// Rows per INSERT statement: 11 parameters each, well under PostgreSQL's 65 535.
 const ROWS_PER_INSERT: usize = 1_000;
 

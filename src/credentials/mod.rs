@@ -18,7 +18,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit;
 use crate::db::schema::stored_credentials as creds;
 use crate::identity::{ClientInfo, User};
 use crate::secret::SecretString;
@@ -179,14 +179,7 @@ fn record(
     id: Uuid,
     details: serde_json::Value,
 ) -> QueryResult<()> {
-    audit::record(
-        conn,
-        &Event::new(Actor::User(actor.id), action, Outcome::Success)
-            .target(target(id))
-            .client(client)
-            .details(details),
-    )
-    .map(drop)
+    audit::record_change(conn, (actor.id, client), action, target(id), details)
 }
 
 fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {

@@ -10,7 +10,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::{EVENT_TYPES, WebhookError};
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit;
 use crate::db::schema::webhook_endpoints as endpoints;
 use crate::identity::{ClientInfo, User};
 use crate::notify::signature::WebhookSecret;
@@ -94,14 +94,13 @@ fn audited(
     id: Uuid,
     details: serde_json::Value,
 ) -> QueryResult<()> {
-    audit::record(
+    audit::record_change(
         conn,
-        &Event::new(Actor::User(actor.id), action, Outcome::Success)
-            .target(format!("webhook:{id}"))
-            .client(client)
-            .details(details),
+        (actor.id, client),
+        action,
+        format!("webhook:{id}"),
+        details,
     )
-    .map(drop)
 }
 
 /// Registers an endpoint with a fresh secret, sealed and audited in one transaction;

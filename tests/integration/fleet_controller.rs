@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -125,16 +125,7 @@ impl Controller {
             vault,
             settings: Arc::clone(&settings),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let (server, addr) = http::bind(state, listener, 1).unwrap();
-                tx.send(addr).unwrap();
-                let _ = server.await;
-            })
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        let addr = crate::fleet_dashboard::serve(state);
         Self {
             addr,
             db,

@@ -42,6 +42,20 @@ pub fn operators(url: &str, db: &Db, vault: &Arc<Vault>) -> Arc<AppState> {
     Arc::new(http::operators_state(config, db.clone(), Arc::clone(vault)).expect("state"))
 }
 
+/// Serves `state` on a loopback port in a thread of its own; returns the address.
+pub fn serve(state: ControllerState) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addr) = http::bind(state, listener, 1).unwrap();
+            tx.send(addr).unwrap();
+            let _ = server.await;
+        })
+    });
+    rx.recv_timeout(Duration::from_secs(30)).unwrap()
+}
+
 struct Controller {
     addr: SocketAddr,
     db: TestDb,
@@ -62,16 +76,7 @@ impl Controller {
                 ..ControllerSettings::default()
             }),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let (server, addr) = http::bind(state, listener, 1).unwrap();
-                tx.send(addr).unwrap();
-                let _ = server.await;
-            })
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        let addr = serve(state);
         Self { addr, db: test_db }
     }
 
